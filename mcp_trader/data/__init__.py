@@ -1,0 +1,1 @@
+"""Market data: sources, the fallback chain, resampling and quality checks."""

@@ -1,0 +1,345 @@
+"""Collecting candles: the source fallback chain, incremental fetches and provenance.
+
+For each symbol and timeframe the sources are tried in order; the first that serves wins, and
+every attempt is recorded with its outcome. A dataset (one source, market, symbol and timeframe)
+remembers the windows it has already fetched, so a second call fetches only what is missing.
+All input is checked and every symbol resolved before anything is written.
+"""
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from mcp_trader import __version__
+from mcp_trader.data import candles
+from mcp_trader.data.quality import check
+from mcp_trader.data.resample import resample
+from mcp_trader.data.sources import NETWORK_SOURCES, SOURCE_NAMES, build_source
+from mcp_trader.data.sources.base import Source, SourceLacksData, SourceUnavailable, Window
+from mcp_trader.data.sources.sample import SYMBOLS as SAMPLE_SYMBOLS
+from mcp_trader.data.symbols import MarketType, Symbol, parse_symbol
+from mcp_trader.data.timeframes import SUPPORTED, finer_sources, floor_ms, timeframe_ms
+from mcp_trader.errors import InputError
+from mcp_trader.home import Home
+from mcp_trader.store.catalog import DatasetRecord, now_iso
+
+MAX_DAYS = 3650
+MAX_SYMBOLS = 50
+DAY_MS = 86_400_000
+EARLIEST = datetime(2009, 1, 3, tzinfo=UTC)
+
+Progress = Callable[[float, float, str], Awaitable[None]]
+
+
+class CollectRequest(BaseModel):
+    symbols: list[str]
+    timeframes: list[str] = ["1h"]
+    days: int | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    sources: list[str] | None = None
+    market: MarketType = "perp"
+
+
+class SourceAttempt(BaseModel):
+    source: str
+    outcome: Literal["served", "not_listed", "unavailable", "no_data", "skipped"]
+    reason: str | None = None
+
+
+class DatasetResult(BaseModel):
+    dataset_id: str = Field(description="Id for trader://datasets/{dataset_id} and for later tools.")
+    symbol: str
+    timeframe: str
+    source: str
+    synthetic: bool = Field(description="True when the candles are generated, not market prices.")
+    rows: int = Field(description="Bars in the served window.")
+    new_rows: int = Field(description="Bars fetched by this call (0 when the store already had them).")
+    start: str | None = Field(description="Open time of the first bar served (UTC).")
+    end: str | None = Field(description="Open time of the last bar served (UTC).")
+    resampled_from: str | None = Field(description="The finer timeframe these bars were built from, if any.")
+    quality: str = Field(description="Quality summary; the full report is in the dataset resource.")
+    content_hash: str
+    notes: list[str]
+    attempts: list[SourceAttempt] = Field(description="Each source tried, in order, and why it did not serve.")
+
+
+class Unserved(BaseModel):
+    symbol: str
+    timeframe: str
+    attempts: list[SourceAttempt]
+
+
+class CollectResult(BaseModel):
+    collection_id: str
+    datasets: list[DatasetResult]
+    unserved: list[Unserved] = Field(description="Symbol/timeframe pairs that no source could serve.")
+    synthetic: bool = Field(description="True if any dataset here is synthetic.")
+    summary: str
+
+
+class Plan(BaseModel):
+    symbols: list[Symbol]
+    timeframes: list[str]
+    windows: dict[str, Window]
+    sources: list[str]
+
+
+def plan(request: CollectRequest, default_sources: tuple[str, ...], now_ms: int) -> Plan:
+    """Check every field of a request and turn it into symbols, windows and a source order."""
+    if not request.symbols:
+        raise InputError("symbols", "at least one symbol is needed", "e.g. ['BTC/USDT', 'ETH/USDT']")
+    if len(request.symbols) > MAX_SYMBOLS:
+        raise InputError("symbols", f"{len(request.symbols)} symbols is too many", f"at most {MAX_SYMBOLS}")
+    symbols = list(dict.fromkeys(
+        parse_symbol(text, request.market, f"symbols[{i}]") for i, text in enumerate(request.symbols)
+    ))
+    if not request.timeframes:
+        raise InputError("timeframes", "at least one timeframe is needed", ", ".join(SUPPORTED))
+    for tf in request.timeframes:
+        if tf not in SUPPORTED:
+            raise InputError("timeframes", f"unknown timeframe {tf!r}", ", ".join(SUPPORTED))
+    sources = list(request.sources) if request.sources is not None else list(default_sources)
+    if not sources:
+        raise InputError("sources", "at least one source is needed", ", ".join(SOURCE_NAMES))
+    for name in sources:
+        if name not in SOURCE_NAMES:
+            raise InputError("sources", f"unknown source {name!r}", ", ".join(SOURCE_NAMES))
+    timeframes = list(dict.fromkeys(request.timeframes))
+    windows = {tf: _window(request, tf, now_ms) for tf in timeframes}
+    return Plan(symbols=symbols, timeframes=timeframes, windows=windows, sources=list(dict.fromkeys(sources)))
+
+
+def _window(request: CollectRequest, tf: str, now_ms: int) -> Window:
+    step = timeframe_ms(tf)
+    if request.days is not None and (request.start or request.end):
+        raise InputError("days", "give either days or start/end, not both")
+    if request.start is None and request.end is not None:
+        raise InputError("start", "end was given without start", "an ISO date-time such as 2024-01-01")
+    if request.start is None:
+        days = 30 if request.days is None else request.days
+        if not 1 <= days <= MAX_DAYS:
+            raise InputError("days", f"{days} is out of range", f"1 to {MAX_DAYS}")
+        end = floor_ms(now_ms, tf)
+        return Window(floor_ms(end - days * DAY_MS, tf), end, recent=True)
+    start, end = _utc(request.start), _utc(request.end) if request.end else None
+    if start < EARLIEST:
+        raise InputError("start", f"{start:%Y-%m-%d} is before any crypto market existed", "2009-01-03 or later")
+    start_ms = int(start.timestamp() * 1000)
+    end_ms = min(int(end.timestamp() * 1000), now_ms) if end else now_ms
+    if start_ms >= end_ms:
+        raise InputError("start", f"start {start:%Y-%m-%d %H:%M} is not before end", "start < end <= now")
+    if (end_ms - start_ms) > MAX_DAYS * DAY_MS:
+        raise InputError("end", "the window is longer than 10 years", f"at most {MAX_DAYS} days")
+    start_ms, end_ms = -(-start_ms // step) * step, floor_ms(end_ms, tf)
+    if start_ms >= end_ms:
+        raise InputError("end", f"the window holds no complete {tf} bar", f"a window of at least one {tf} bar")
+    return Window(start_ms, end_ms, recent=False)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Collector:
+    def __init__(self, home: Home, clock: Callable[[], float] = time.time):
+        self.home = home
+        self.clock = clock
+        self._down: dict[str, str] = {}
+
+    async def collect(self, request: CollectRequest, progress: Progress | None = None) -> CollectResult:
+        settings = self.home.settings
+        the_plan = plan(request, settings.sources, int(self.clock() * 1000))
+        self._down = {}
+        datasets: list[DatasetResult] = []
+        unserved: list[Unserved] = []
+        skipped = [n for n in the_plan.sources if settings.offline and n in NETWORK_SOURCES]
+        async with AsyncExitStack() as stack:
+            sources = [
+                await stack.enter_async_context(build_source(n, settings))
+                for n in the_plan.sources if n not in skipped
+            ]
+            chains = [await self._resolve(i, s, sources, skipped) for i, s in enumerate(the_plan.symbols)]
+            total, done = len(the_plan.symbols) * len(the_plan.timeframes), 0
+            for symbol, (chain, tried) in zip(the_plan.symbols, chains, strict=True):
+                for tf in the_plan.timeframes:
+                    outcome = await self._collect_one(symbol, tf, the_plan.windows[tf], chain, tried)
+                    (datasets if isinstance(outcome, DatasetResult) else unserved).append(outcome)
+                    done += 1
+                    if progress:
+                        await progress(done, total, _progress_line(outcome))
+        result = CollectResult(
+            collection_id=f"col-{uuid.uuid4().hex[:12]}",
+            datasets=datasets,
+            unserved=unserved,
+            synthetic=any(d.synthetic for d in datasets),
+            summary=_summary(datasets, unserved),
+        )
+        catalog = await self.home.catalog()
+        await catalog.save_collection(result.collection_id, request.model_dump(mode="json"), result.model_dump())
+        return result
+
+    async def _resolve(
+        self, index: int, symbol: Symbol, sources: list[Source], skipped: list[str]
+    ) -> tuple[list[Source], list[SourceAttempt]]:
+        """The sources that list the symbol, and the attempts of those that were skipped or said no."""
+        chain: list[Source] = []
+        tried = [SourceAttempt(source=n, outcome="skipped", reason="offline mode (MCP_TRADER_OFFLINE)") for n in skipped]
+        answered: list[str] = []
+        for source in sources:
+            if source.name in self._down:
+                tried.append(SourceAttempt(source=source.name, outcome="skipped", reason=self._down[source.name]))
+                continue
+            try:
+                listed = await source.lists(symbol)
+            except SourceUnavailable as error:
+                self._down[source.name] = f"unreachable earlier in this call ({error})"
+                tried.append(SourceAttempt(source=source.name, outcome="unavailable", reason=str(error)))
+                continue
+            if not source.synthetic:
+                answered.append(source.name)
+            if listed:
+                chain.append(source)
+            else:
+                tried.append(SourceAttempt(source=source.name, outcome="not_listed", reason="no such market"))
+        real = [s for s in chain if not s.synthetic]
+        only_synthetic = not skipped and all(s.synthetic for s in sources)
+        if not real and not only_synthetic:
+            asked = ", ".join(answered) or "none (all unreachable or skipped)"
+            raise InputError(
+                f"symbols[{index}]",
+                f"{symbol} is not listed by any source that answered: {asked}",
+                f"symbols those sources list; offline, the bundled sample has {', '.join(SAMPLE_SYMBOLS)}; "
+                "sources=['synthetic'] generates data for any symbol",
+            )
+        return chain, tried
+
+    async def _collect_one(
+        self, symbol: Symbol, tf: str, window: Window, chain: list[Source], tried: list[SourceAttempt]
+    ) -> DatasetResult | Unserved:
+        attempts = list(tried)
+        for source in chain:
+            if source.name in self._down:
+                attempts.append(SourceAttempt(source=source.name, outcome="skipped", reason=self._down[source.name]))
+                continue
+            try:
+                result = await self._serve(source, symbol, tf, window)
+            except SourceUnavailable as error:
+                attempts.append(SourceAttempt(source=source.name, outcome="unavailable", reason=str(error)))
+                continue
+            except SourceLacksData as error:
+                attempts.append(SourceAttempt(source=source.name, outcome="no_data", reason=str(error)))
+                continue
+            attempts.append(SourceAttempt(source=source.name, outcome="served"))
+            return result.model_copy(update={"attempts": attempts})
+        return Unserved(symbol=symbol.unified, timeframe=tf, attempts=attempts)
+
+    async def _serve(self, source: Source, symbol: Symbol, tf: str, requested: Window) -> DatasetResult:
+        native = tf if tf in source.native_timeframes else finer_sources(tf, source.native_timeframes)
+        if native is None:
+            raise SourceLacksData(f"{source.name} has no {tf} candles nor finer ones to build them from")
+        window, moved = source.adjust_window(symbol, tf, requested)
+        store = self.home.candles
+        dataset_id = f"{source.name}.{symbol.slug}.{tf}"
+        path = store.path(source.name, symbol.market, symbol.slug, tf)
+        provenance = store.provenance(path) or {}
+        ranges: list[dict[str, Any]] = list(provenance.get("ranges", []))
+        stored = store.read(path) if ranges else candles.empty()
+        fetched, notes = [], [moved] if moved else []
+        for start_ms, end_ms in _missing(window, ranges):
+            piece = Window(start_ms, end_ms, window.recent)
+            try:
+                got = await source.fetch(symbol, native, piece)
+            except SourceLacksData:
+                continue
+            frame = got.frame
+            if native != tf:
+                frame, partial = resample(frame, native, tf)
+                if partial:
+                    notes.append(f"{partial} {tf} bars built from an incomplete set of {native} bars")
+            if got.note and got.note not in notes:
+                notes.append(got.note)
+            fetched.append(frame)
+            ranges.append(_range(piece, len(frame), source.name, native if native != tf else None, got.note))
+        if native != tf:
+            notes.append(f"resampled from {native}: {source.name} serves no {tf} candles")
+        merged = candles.merge(stored, pd.concat(fetched)) if fetched else stored
+        new_rows = len(merged) - len(stored)
+        merged, report = check(merged, tf)
+        served = candles.between(merged, window.start_ms, window.end_ms)
+        if served.empty:
+            raise SourceLacksData(f"{source.name} has no {tf} candles for {symbol} in the window")
+        record = DatasetRecord(
+            id=dataset_id, source=source.name, market=symbol.market, symbol=symbol.unified, timeframe=tf,
+            path=str(path), rows=len(merged), first_time=_iso(merged.index[0]) if len(merged) else None,
+            last_time=_iso(merged.index[-1]) if len(merged) else None, content_hash=candles.content_hash(merged),
+            synthetic=source.synthetic, provenance={}, quality=report.model_dump(), updated_at=now_iso(),
+        )
+        if fetched:
+            record.provenance = {
+                "dataset_id": dataset_id, "source": source.name, "market": symbol.market, "symbol": symbol.unified,
+                "timeframe": tf, "synthetic": source.synthetic, "ranges": ranges, "content_hash": record.content_hash,
+                "quality": report.model_dump(), "package_version": __version__,
+            }
+            store.write(path, merged, record.provenance)
+        else:
+            record.provenance = provenance
+        await (await self.home.catalog()).save_dataset(record)
+        return DatasetResult(
+            dataset_id=dataset_id, symbol=symbol.unified, timeframe=tf, source=source.name,
+            synthetic=source.synthetic, rows=len(served), new_rows=new_rows,
+            start=_iso(served.index[0]) if len(served) else None, end=_iso(served.index[-1]) if len(served) else None,
+            resampled_from=native if native != tf else None, quality=report.summary(),
+            content_hash=record.content_hash, notes=notes, attempts=[],
+        )
+
+
+def _missing(window: Window, ranges: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    """Parts of the window that no earlier fetch covered."""
+    gaps, cursor = [], window.start_ms
+    for r in sorted(ranges, key=lambda r: r["start_ms"]):
+        if r["end_ms"] <= cursor or r["start_ms"] >= window.end_ms:
+            continue
+        if r["start_ms"] > cursor:
+            gaps.append((cursor, r["start_ms"]))
+        cursor = max(cursor, r["end_ms"])
+    if cursor < window.end_ms:
+        gaps.append((cursor, window.end_ms))
+    return gaps
+
+
+def _range(window: Window, rows: int, source: str, resampled_from: str | None, note: str | None) -> dict[str, Any]:
+    return {
+        "start_ms": window.start_ms, "end_ms": window.end_ms,
+        "start": _iso(candles.ms_to_time(window.start_ms)), "end": _iso(candles.ms_to_time(window.end_ms)),
+        "rows": rows, "source": source, "resampled_from": resampled_from, "note": note, "fetched_at": now_iso(),
+    }
+
+
+def _iso(ts: pd.Timestamp) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _progress_line(outcome: DatasetResult | Unserved) -> str:
+    if isinstance(outcome, DatasetResult):
+        return f"{outcome.symbol} {outcome.timeframe}: {outcome.rows} bars from {outcome.source}"
+    return f"{outcome.symbol} {outcome.timeframe}: no source could serve"
+
+
+def _summary(datasets: list[DatasetResult], unserved: list[Unserved]) -> str:
+    by_source: dict[str, int] = {}
+    for d in datasets:
+        by_source[d.source] = by_source.get(d.source, 0) + 1
+    served = ", ".join(f"{n} from {s}" for s, n in by_source.items()) or "nothing"
+    text = f"{len(datasets)} datasets ({served}); {sum(d.new_rows for d in datasets)} new bars fetched"
+    if unserved:
+        text += f"; {len(unserved)} symbol/timeframe pairs could not be served"
+    if any(d.synthetic for d in datasets):
+        text += "; SYNTHETIC data included: not market prices"
+    return text

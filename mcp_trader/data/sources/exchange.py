@@ -1,0 +1,140 @@
+"""Exchanges through ccxt: Aster DEX (perpetuals) and Binance (spot and USDⓈ-M perpetuals)."""
+
+from typing import Any
+
+import ccxt.async_support as ccxt
+
+from mcp_trader.config import Settings
+from mcp_trader.data import candles
+from mcp_trader.data.retry import with_retries
+from mcp_trader.data.sources.base import (
+    Fetched,
+    PageProgress,
+    Source,
+    SourceLacksData,
+    SourceUnavailable,
+    Window,
+)
+from mcp_trader.data.symbols import Symbol
+from mcp_trader.data.timeframes import timeframe_ms
+
+# Errors worth another try: the network, rate limits, overloaded or confused servers.
+TRANSIENT = (ccxt.NetworkError, ccxt.RateLimitExceeded, ccxt.ExchangeNotAvailable, ccxt.BadResponse)
+
+
+class ExchangeSource(Source):
+    network = True
+    page_limit = 1000
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._exchanges: dict[str, ccxt.Exchange] = {}
+
+    def _create(self, market: str) -> ccxt.Exchange:
+        raise NotImplementedError
+
+    def _exchange(self, market: str) -> ccxt.Exchange:
+        if market not in self._exchanges:
+            self._exchanges[market] = self._create(market)
+        return self._exchanges[market]
+
+    async def close(self) -> None:
+        for exchange in self._exchanges.values():
+            await exchange.close()
+        self._exchanges.clear()
+
+    async def _call(self, exchange: ccxt.Exchange, method: str, *args: Any, **kwargs: Any) -> Any:
+        async def call() -> Any:
+            return await getattr(exchange, method)(*args, **kwargs)
+
+        try:
+            return await with_retries(
+                call,
+                attempts=self.settings.retries,
+                backoff_s=self.settings.backoff_s,
+                transient=lambda e: isinstance(e, TRANSIENT),
+                retry_after=lambda _: _retry_after(exchange),
+            )
+        except ccxt.BaseError as error:
+            raise SourceUnavailable(_describe(error)) from error
+
+    async def lists(self, symbol: Symbol) -> bool:
+        exchange = self._exchange(symbol.market)
+        markets = await self._call(exchange, "load_markets")
+        return symbol.unified in markets
+
+    async def fetch(
+        self, symbol: Symbol, timeframe: str, window: Window, progress: PageProgress | None = None
+    ) -> Fetched:
+        exchange = self._exchange(symbol.market)
+        step = timeframe_ms(timeframe)
+        now = exchange.milliseconds()
+        rows: list[list[float]] = []
+        since = window.start_ms
+        while since < window.end_ms:
+            page = await self._call(
+                exchange, "fetch_ohlcv", symbol.unified, timeframe,
+                since=since, limit=self.page_limit, params={"until": window.end_ms - 1},
+            )
+            page = [row for row in page if since <= row[0] < window.end_ms and row[0] + step <= now]
+            if not page:
+                break
+            rows.extend(page)
+            since = int(page[-1][0]) + step
+            if progress:
+                await progress(len(rows))
+        if not rows:
+            raise SourceLacksData(f"{self.name} returned no {timeframe} candles for {symbol} in the window")
+        return Fetched(candles.from_rows(rows), window)
+
+
+class AsterSource(ExchangeSource):
+    name = "aster"
+    page_limit = 1500
+
+    def _create(self, market: str) -> ccxt.Exchange:
+        exchange = ccxt.aster(_options(self.settings, {"defaultType": "swap" if market == "perp" else "spot"}))
+        # builderFee off: otherwise ccxt adds a 0.1 % builder fee to every order (research/aster.md §9).
+        exchange.options["builderFee"] = False
+        _rehost(exchange, {"https://fapi.asterdex.com": self.settings.aster_url,
+                           "https://sapi.asterdex.com": self.settings.aster_spot_url})
+        return exchange
+
+
+class BinanceSource(ExchangeSource):
+    name = "binance"
+    page_limit = 1000
+
+    def _create(self, market: str) -> ccxt.Exchange:
+        types = ["linear"] if market == "perp" else ["spot"]
+        exchange = ccxt.binance(_options(self.settings, {"fetchMarkets": {"types": types}}))
+        _rehost(exchange, {"https://api.binance.com": self.settings.binance_url,
+                           "https://fapi.binance.com": self.settings.binance_futures_url})
+        return exchange
+
+
+def _options(settings: Settings, options: dict[str, Any]) -> dict[str, Any]:
+    return {"enableRateLimit": True, "timeout": int(settings.request_timeout_s * 1000), "options": options}
+
+
+def _rehost(exchange: ccxt.Exchange, hosts: dict[str, str]) -> None:
+    """Point the exchange's REST endpoints at configured hosts (a proxy, a mirror, a test server)."""
+    for key, url in exchange.urls["api"].items():
+        for default, configured in hosts.items():
+            if isinstance(url, str) and url.startswith(default):
+                exchange.urls["api"][key] = configured.rstrip("/") + url[len(default):]
+
+
+def _retry_after(exchange: ccxt.Exchange) -> float | None:
+    headers = exchange.last_response_headers or {}
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _describe(error: ccxt.BaseError) -> str:
+    kind = type(error).__name__
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{kind}: {text[:200]}" if text else kind

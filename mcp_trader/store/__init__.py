@@ -1,0 +1,1 @@
+"""Where things live: candles (Parquet), state (SQLite), artifacts."""

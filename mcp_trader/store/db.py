@@ -1,0 +1,105 @@
+"""The server's SQLite state, with numbered migrations so a newer release opens an older home."""
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+# Append only: a home records how many of these it has applied (PRAGMA user_version).
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE datasets (
+        id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        market TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        timeframe TEXT NOT NULL,
+        path TEXT NOT NULL,
+        rows INTEGER NOT NULL,
+        first_time TEXT,
+        last_time TEXT,
+        content_hash TEXT NOT NULL,
+        synthetic INTEGER NOT NULL,
+        provenance TEXT NOT NULL,
+        quality TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX datasets_by_symbol ON datasets (symbol, timeframe);
+    CREATE TABLE collections (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        request TEXT NOT NULL,
+        result TEXT NOT NULL
+    );
+    """,
+)
+
+
+class Database:
+    def __init__(self, path: Path):
+        self.path = path
+        self._conn: aiosqlite.Connection | None = None
+
+    async def open(self) -> "Database":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = await aiosqlite.connect(self.path, isolation_level=None)
+        self._conn.row_factory = aiosqlite.Row
+        await self._conn.execute("PRAGMA journal_mode=WAL")
+        await self._conn.execute("PRAGMA foreign_keys=ON")
+        await self._migrate()
+        return self
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise RuntimeError("database is not open")
+        return self._conn
+
+    async def schema_version(self) -> int:
+        async with self.conn.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0])
+
+    async def _migrate(self) -> None:
+        current = await self.schema_version()
+        if current > len(MIGRATIONS):
+            raise RuntimeError(
+                f"{self.path} has schema version {current}, newer than this release knows "
+                f"({len(MIGRATIONS)}); upgrade mcp-trader"
+            )
+        for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            # executescript would commit mid-way; run statements inside one explicit transaction.
+            async with self.transaction() as conn:
+                for statement in filter(str.strip, script.split(";")):
+                    await conn.execute(statement)
+                await conn.execute(f"PRAGMA user_version = {version}")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        await self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            await self.conn.rollback()
+            raise
+        await self.conn.commit()
+
+    async def fetch_all(self, sql: str, *params: Any) -> list[dict[str, Any]]:
+        async with self.conn.execute(sql, params) as cursor:
+            return [dict(row) for row in await cursor.fetchall()]
+
+    async def fetch_one(self, sql: str, *params: Any) -> dict[str, Any] | None:
+        rows = await self.fetch_all(sql, *params)
+        return rows[0] if rows else None
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)

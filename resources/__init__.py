@@ -1,0 +1,10 @@
+"""MCP resources: URIs under trader:// that read stored artifacts."""
+
+from mcp.server.mcpserver import MCPServer
+from mcp_trader.resources import datasets
+
+from mcp_trader.home import Home
+
+
+def register(server: MCPServer, home: Home) -> None:
+    datasets.register(server, home)

@@ -1,0 +1,8 @@
+"""The MCP tools: one module per tool family, each thin (validate, call the core, shape the answer)."""
+
+from mcp.server.mcpserver import MCPServer
+from mcp_trader.tools import data
+
+
+def register(server: MCPServer) -> None:
+    data.register(server)
