@@ -1,0 +1,115 @@
+"""`mcp-trader demo`: a scripted agent session against the server, offline, on the bundled data.
+
+It starts `mcp-trader serve` as a subprocess, talks to it through the official MCP client over
+stdio like any agent would, calls the tools that exist and prints a short report.
+"""
+
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+import anyio
+from mcp import Client, StdioServerParameters
+
+SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT"]
+
+
+def run_demo(home: str | None = None) -> int:
+    home = home or tempfile.mkdtemp(prefix="mcp-trader-demo-")
+    return anyio.run(_session, home)
+
+
+def _server(home: str) -> StdioServerParameters:
+    env = {"MCP_TRADER_HOME": home, "MCP_TRADER_OFFLINE": "1", "MCP_TRADER_LOG_LEVEL": "WARNING",
+           "PATH": os.environ.get("PATH", "")}
+    return StdioServerParameters(command=sys.executable, args=["-m", "mcp_trader.server", "serve"], env=env)
+
+
+async def _session(home: str) -> int:
+    started = time.perf_counter()
+    print(f"mcp-trader demo: state in {home}; network sources off (MCP_TRADER_OFFLINE=1)\n")
+    async with Client(_server(home)) as client:
+        tools = (await client.list_tools()).tools
+        print(f"connected over stdio ({client.protocol_version}) in {time.perf_counter() - started:.1f} s; "
+              f"tools: {', '.join(t.name for t in tools)}\n")
+        ok = await _collect(client)
+        ok &= await _incremental(client)
+        ok &= await _synthetic(client)
+        ok &= await _bad_input(client)
+        await _resources(client)
+    print(f"\ndone in {time.perf_counter() - started:.1f} s" + ("" if ok else " — WITH FAILURES"))
+    return 0 if ok else 1
+
+
+async def _call(client: Client, args: dict[str, Any], label: str) -> dict[str, Any] | None:
+    messages: list[str] = []
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        messages.append(f"[{done:.0f}/{total:.0f}] {message}")
+
+    result = await client.call_tool("collect_data", args, progress_callback=progress)
+    print(f"## {label}")
+    if result.is_error:
+        lines = [line.strip() for line in result.content[0].text.splitlines() if "errors.pydantic.dev" not in line]
+        print(f"   tool error: {' '.join(lines)[:400]}")
+        return None
+    print(f"   progress notifications: {len(messages)} (last: {messages[-1] if messages else '-'})")
+    return result.structured_content
+
+
+async def _collect(client: Client) -> bool:
+    out = await _call(client, {"symbols": SYMBOLS, "timeframes": ["1h", "4h", "1d"], "days": 365},
+                      "collect_data: 4 symbols x 1h/4h/1d, last 365 days (fallback chain, offline)")
+    if out is None:
+        return False
+    first = out["datasets"][0]
+    chain = ", ".join(f"{a['source']}={a['outcome']}" for a in first["attempts"])
+    print(f"   {out['summary']}")
+    print(f"   fallback for {first['symbol']} {first['timeframe']}: {chain}")
+    for note in first["notes"]:
+        print(f"   note: {note}")
+    print(f"   {'dataset':32} {'bars':>6}  {'span (UTC)':41} quality")
+    for d in out["datasets"]:
+        print(f"   {d['dataset_id']:32} {d['rows']:>6}  {d['start'][:16]} .. {d['end'][:16]}  {d['quality']}")
+    return len(out["datasets"]) == len(SYMBOLS) * 3
+
+
+async def _incremental(client: Client) -> bool:
+    out = await _call(client, {"symbols": SYMBOLS[:2], "timeframes": ["1h"], "days": 365},
+                      "collect_data again: incremental, nothing new to fetch")
+    if out is None:
+        return False
+    print(f"   {out['summary']}")
+    return all(d["new_rows"] == 0 for d in out["datasets"])
+
+
+async def _synthetic(client: Client) -> bool:
+    out = await _call(client, {"symbols": ["BTC/USDT", "ETH/USDT"], "timeframes": ["1h"],
+                               "start": "2025-06-01", "end": "2025-07-01"},
+                      "collect_data for June 2025: past the sample's end, so synthetic serves")
+    if out is None:
+        return False
+    print(f"   {out['summary']}")
+    print(f"   synthetic flag: {out['synthetic']}; note: {out['datasets'][0]['notes'][0]}")
+    return out["synthetic"]
+
+
+async def _bad_input(client: Client) -> bool:
+    out = await _call(client, {"symbols": ["BTC/USDT"], "timeframes": ["2h"]}, "bad input: timeframe 2h")
+    out2 = await _call(client, {"symbols": ["NOPE/USDT"], "days": 7}, "bad input: an unknown symbol")
+    return out is None and out2 is None
+
+
+async def _resources(client: Client) -> None:
+    listing = json.loads((await client.read_resource("trader://datasets")).contents[0].text)["datasets"]
+    print(f"## resources\n   trader://datasets lists {len(listing)} datasets")
+    uri = listing[0]["uri"]
+    record = json.loads((await client.read_resource(uri)).contents[0].text)
+    ranges = record["provenance"]["ranges"]
+    print(f"   {uri}: {record['rows']} bars, hash {record['content_hash'][:12]}…, "
+          f"{len(ranges)} fetched range(s), first from {ranges[0]['source']} at {ranges[0]['fetched_at']}")
+    print(f"   quality: {record['quality']['gap_count']} gaps, {record['quality']['zero_volume_bars']} zero-volume bars, "
+          f"{len(record['quality']['spikes'])} spikes flagged")

@@ -2,18 +2,28 @@
 
 import asyncio
 
+from functools import cached_property
+from typing import TYPE_CHECKING
+
 from mcp_trader.config import Settings
-from mcp_trader.store.candles import CandleStore
 from mcp_trader.store.catalog import Catalog
 from mcp_trader.store.db import Database
+
+if TYPE_CHECKING:
+    from mcp_trader.store.candles import CandleStore
 
 
 class Home:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.candles = CandleStore(settings.candles_dir)
         self._db: Database | None = None
         self._lock = asyncio.Lock()
+
+    @cached_property
+    def candles(self) -> "CandleStore":
+        from mcp_trader.store.candles import CandleStore  # pandas and pyarrow load on first use, not at start
+
+        return CandleStore(self.settings.candles_dir)
 
     async def db(self) -> Database:
         """The database, opened (and migrated) on first use so that start-up stays fast."""

@@ -11,19 +11,20 @@ import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from mcp_trader import __version__
 from mcp_trader.data import candles
+from mcp_trader.data.models import CollectRequest, CollectResult, DatasetResult, SourceAttempt, Unserved
 from mcp_trader.data.quality import check
 from mcp_trader.data.resample import resample
 from mcp_trader.data.sources import NETWORK_SOURCES, SOURCE_NAMES, build_source
 from mcp_trader.data.sources.base import Source, SourceLacksData, SourceUnavailable, Window
 from mcp_trader.data.sources.sample import SYMBOLS as SAMPLE_SYMBOLS
-from mcp_trader.data.symbols import MarketType, Symbol, parse_symbol
+from mcp_trader.data.symbols import Symbol, parse_symbol
 from mcp_trader.data.timeframes import SUPPORTED, finer_sources, floor_ms, timeframe_ms
 from mcp_trader.errors import InputError
 from mcp_trader.home import Home
@@ -35,53 +36,6 @@ DAY_MS = 86_400_000
 EARLIEST = datetime(2009, 1, 3, tzinfo=UTC)
 
 Progress = Callable[[float, float, str], Awaitable[None]]
-
-
-class CollectRequest(BaseModel):
-    symbols: list[str]
-    timeframes: list[str] = ["1h"]
-    days: int | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    sources: list[str] | None = None
-    market: MarketType = "perp"
-
-
-class SourceAttempt(BaseModel):
-    source: str
-    outcome: Literal["served", "not_listed", "unavailable", "no_data", "skipped"]
-    reason: str | None = None
-
-
-class DatasetResult(BaseModel):
-    dataset_id: str = Field(description="Id for trader://datasets/{dataset_id} and for later tools.")
-    symbol: str
-    timeframe: str
-    source: str
-    synthetic: bool = Field(description="True when the candles are generated, not market prices.")
-    rows: int = Field(description="Bars in the served window.")
-    new_rows: int = Field(description="Bars fetched by this call (0 when the store already had them).")
-    start: str | None = Field(description="Open time of the first bar served (UTC).")
-    end: str | None = Field(description="Open time of the last bar served (UTC).")
-    resampled_from: str | None = Field(description="The finer timeframe these bars were built from, if any.")
-    quality: str = Field(description="Quality summary; the full report is in the dataset resource.")
-    content_hash: str
-    notes: list[str]
-    attempts: list[SourceAttempt] = Field(description="Each source tried, in order, and why it did not serve.")
-
-
-class Unserved(BaseModel):
-    symbol: str
-    timeframe: str
-    attempts: list[SourceAttempt]
-
-
-class CollectResult(BaseModel):
-    collection_id: str
-    datasets: list[DatasetResult]
-    unserved: list[Unserved] = Field(description="Symbol/timeframe pairs that no source could serve.")
-    synthetic: bool = Field(description="True if any dataset here is synthetic.")
-    summary: str
 
 
 class Plan(BaseModel):

@@ -35,7 +35,9 @@ class ExchangeSource(Source):
 
     def _exchange(self, market: str) -> ccxt.Exchange:
         if market not in self._exchanges:
-            self._exchanges[market] = self._create(market)
+            exchange = self._create(market)
+            _reject_non_json(exchange)
+            self._exchanges[market] = exchange
         return self._exchanges[market]
 
     async def close(self) -> None:
@@ -123,6 +125,25 @@ def _rehost(exchange: ccxt.Exchange, hosts: dict[str, str]) -> None:
         for default, configured in hosts.items():
             if isinstance(url, str) and url.startswith(default):
                 exchange.urls["api"][key] = configured.rstrip("/") + url[len(default):]
+
+
+def _reject_non_json(exchange: ccxt.Exchange) -> None:
+    """Make a successful answer whose body is not JSON (truncated, an HTML page) a BadResponse.
+
+    ccxt hands such a body back as text, which then parses as no candles or no markets: the source
+    would look empty instead of broken, and the answer would not be retried.
+    """
+    handle_errors = exchange.handle_errors
+
+    def strict(code: int, reason: str, url: str, method: str, headers: dict, body: str, response: Any,
+               *rest: Any) -> Any:
+        result = handle_errors(code, reason, url, method, headers, body, response, *rest)
+        if response is None and code is not None and 200 <= code < 300:
+            raise ccxt.BadResponse(f"{exchange.id} {method} {url.split('?')[0]} answered {code} with a body "
+                                   f"that is not JSON: {str(body)[:60]!r}")
+        return result
+
+    exchange.handle_errors = strict
 
 
 def _retry_after(exchange: ccxt.Exchange) -> float | None:

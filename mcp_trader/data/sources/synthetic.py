@@ -46,20 +46,23 @@ def _market(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _asset_frame(seed: int, base: str, n: int) -> pd.DataFrame:
     key = zlib.crc32(base.encode())
-    rng = np.random.default_rng([seed, key])
+
+    def stream(part: int) -> np.random.Generator:
+        # One stream per component: a prefix of n draws never depends on n, so any window agrees.
+        return np.random.default_rng([seed, key, part])
+
     market, market_sigma = _market(seed, n)
-    beta = 0.7 + 0.6 * rng.random()
-    z, sigma = _garch_t(rng, n, IDIO_VOL)
+    beta = 0.7 + 0.6 * stream(0).random()
+    z, sigma = _garch_t(stream(1), n, IDIO_VOL)
     total_sigma = np.hypot(beta * market_sigma, sigma)
     returns = beta * market + z * sigma - 0.5 * total_sigma**2  # zero drift of the price itself
     start = START_PRICES.get(base, 10 ** (key % 5 - 1))
     close = start * np.exp(np.cumsum(returns))
     open_ = np.concatenate([[start], close[:-1]])
-    spread = np.abs(rng.normal(0, 0.5, (2, n))) * total_sigma
-    high = np.maximum(open_, close) * np.exp(spread[0])
-    low = np.minimum(open_, close) * np.exp(-spread[1])
+    high = np.maximum(open_, close) * np.exp(np.abs(stream(2).normal(0, 0.5, n)) * total_sigma)
+    low = np.minimum(open_, close) * np.exp(-np.abs(stream(3).normal(0, 0.5, n)) * total_sigma)
     surprise = np.abs(returns) / total_sigma
-    quote_volume = 2e6 * np.exp(0.6 * surprise + 0.3 * rng.normal(0, 1, n))
+    quote_volume = 2e6 * np.exp(0.6 * surprise + 0.3 * stream(4).normal(0, 1, n))
     index = pd.to_datetime(ORIGIN_MS + HOUR_MS * np.arange(n), unit="ms", utc=True).rename("time")
     data = {"open": open_, "high": high, "low": low, "close": close, "volume": quote_volume / close}
     return pd.DataFrame(data, index=index.as_unit("ms"))
