@@ -111,5 +111,6 @@ async def _resources(client: Client) -> None:
     ranges = record["provenance"]["ranges"]
     print(f"   {uri}: {record['rows']} bars, hash {record['content_hash'][:12]}…, "
           f"{len(ranges)} fetched range(s), first from {ranges[0]['source']} at {ranges[0]['fetched_at']}")
-    print(f"   quality: {record['quality']['gap_count']} gaps, {record['quality']['zero_volume_bars']} zero-volume bars, "
-          f"{len(record['quality']['spikes'])} spikes flagged")
+    quality = record["quality"]
+    print(f"   quality: {quality['gap_count']} gaps, {quality['zero_volume_bars']} zero-volume bars, "
+          f"{len(quality['spikes'])} spikes flagged")

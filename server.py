@@ -103,7 +103,8 @@ def _is_loopback(host: str) -> bool:
 
 def _log_to_stderr(level: str) -> None:
     # stdout belongs to the protocol on stdio; configured before MCPServer so this handler wins.
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level.upper(), stream=sys.stderr, format=fmt)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,0 +1,1 @@
+"""Shell entry points for long training runs (the models issue adds them)."""

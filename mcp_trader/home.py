@@ -1,7 +1,6 @@
 """A home directory's state: settings, the candle store and the database, opened once."""
 
 import asyncio
-
 from functools import cached_property
 from typing import TYPE_CHECKING
 

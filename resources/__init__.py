@@ -1,9 +1,9 @@
 """MCP resources: URIs under trader:// that read stored artifacts."""
 
 from mcp.server.mcpserver import MCPServer
-from mcp_trader.resources import datasets
 
 from mcp_trader.home import Home
+from mcp_trader.resources import datasets
 
 
 def register(server: MCPServer, home: Home) -> None:

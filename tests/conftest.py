@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 from mcp import Client
-from mcp_trader.server import build_server
 
 from mcp_trader.config import Settings
+from mcp_trader.server import build_server
 
 
 @pytest.fixture

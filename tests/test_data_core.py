@@ -112,7 +112,11 @@ def test_synthetic_is_seeded_and_window_independent():
 
 @pytest.mark.parametrize(
     ("text", "market", "unified"),
-    [("btc/usdt", "spot", "BTC/USDT"), ("BTC/USDT", "perp", "BTC/USDT:USDT"), ("ETH/USDT:USDT", "spot", "ETH/USDT:USDT")],
+    [
+        ("btc/usdt", "spot", "BTC/USDT"),
+        ("BTC/USDT", "perp", "BTC/USDT:USDT"),
+        ("ETH/USDT:USDT", "spot", "ETH/USDT:USDT"),
+    ],
 )
 def test_symbols_parse_to_ccxt_unified_form(text, market, unified):
     assert parse_symbol(text, market).unified == unified

@@ -1,6 +1,7 @@
 """The MCP tools: one module per tool family, each thin (validate, call the core, shape the answer)."""
 
 from mcp.server.mcpserver import MCPServer
+
 from mcp_trader.tools import data
 
 

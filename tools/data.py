@@ -5,10 +5,10 @@ from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
-from mcp_trader.tools.context import home_of, tool_errors
 from pydantic import Field
 
 from mcp_trader.data.models import CollectRequest, CollectResult
+from mcp_trader.tools.context import home_of, tool_errors
 
 Timeframe = Literal["1h", "4h", "1d"]
 SourceName = Literal["aster", "binance", "coingecko", "sample", "synthetic"]
@@ -45,8 +45,6 @@ async def collect_data(
     request = CollectRequest(
         symbols=symbols, timeframes=timeframes, days=days, start=start, end=end, sources=sources, market=market
     )
-    from mcp_trader.data.collect import Collector  # pandas & co. load on first call, keeping start-up fast
-
     from mcp_trader.data.collect import Collector  # pandas & co. load on first call, keeping start-up fast
 
     async with tool_errors():

@@ -144,7 +144,8 @@ class Collector:
     ) -> tuple[list[Source], list[SourceAttempt]]:
         """The sources that list the symbol, and the attempts of those that were skipped or said no."""
         chain: list[Source] = []
-        tried = [SourceAttempt(source=n, outcome="skipped", reason="offline mode (MCP_TRADER_OFFLINE)") for n in skipped]
+        offline = "offline mode (MCP_TRADER_OFFLINE)"
+        tried = [SourceAttempt(source=n, outcome="skipped", reason=offline) for n in skipped]
         answered: list[str] = []
         for source in sources:
             if source.name in self._down:

@@ -1,10 +1,12 @@
 """Symbols in ccxt's unified form: spot `BTC/USDT`, linear perpetual `BTC/USDT:USDT`."""
 
 import re
+
 from pydantic import BaseModel
 
 from mcp_trader.data.models import MarketType
 from mcp_trader.errors import InputError
+
 QUOTES = ("USDT", "USDC", "USD", "FDUSD", "BUSD", "BTC", "ETH")
 _PATTERN = re.compile(r"^([A-Z0-9]{1,20})/([A-Z0-9]{2,10})(?::([A-Z0-9]{2,10}))?$")
 
