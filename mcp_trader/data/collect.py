@@ -142,30 +142,24 @@ class Collector:
     async def _resolve(
         self, index: int, symbol: Symbol, sources: list[Source], skipped: list[str]
     ) -> tuple[list[Source], list[SourceAttempt]]:
-        """The sources that list the symbol, and the attempts of those that were skipped or said no."""
-        chain: list[Source] = []
+        """Check that a real source lists the symbol; returns the chain from there and the attempts so far.
+
+        Sources after the first that lists it are asked lazily, only if the ones before them fail.
+        """
         offline = "offline mode (MCP_TRADER_OFFLINE)"
         tried = [SourceAttempt(source=n, outcome="skipped", reason=offline) for n in skipped]
         answered: list[str] = []
-        for source in sources:
-            if source.name in self._down:
-                tried.append(SourceAttempt(source=source.name, outcome="skipped", reason=self._down[source.name]))
-                continue
-            try:
-                listed = await source.lists(symbol)
-            except SourceUnavailable as error:
-                self._down[source.name] = f"unreachable earlier in this call ({error})"
-                tried.append(SourceAttempt(source=source.name, outcome="unavailable", reason=str(error)))
-                continue
-            if not source.synthetic:
-                answered.append(source.name)
-            if listed:
-                chain.append(source)
+        listed_synthetic: list[Source] = []
+        for position, source in enumerate(sources):
+            attempt = await self._ask(source, symbol)
+            if attempt is not None:
+                tried.append(attempt)
+                answered += [source.name] if attempt.outcome == "not_listed" else []
+            elif source.synthetic:
+                listed_synthetic.append(source)
             else:
-                tried.append(SourceAttempt(source=source.name, outcome="not_listed", reason="no such market"))
-        real = [s for s in chain if not s.synthetic]
-        only_synthetic = not skipped and all(s.synthetic for s in sources)
-        if not real and not only_synthetic:
+                return [*listed_synthetic, *sources[position:]], tried
+        if skipped or not all(s.synthetic for s in sources):
             asked = ", ".join(answered) or "none (all unreachable or skipped)"
             raise InputError(
                 f"symbols[{index}]",
@@ -173,15 +167,27 @@ class Collector:
                 f"symbols those sources list; offline, the bundled sample has {', '.join(SAMPLE_SYMBOLS)}; "
                 "sources=['synthetic'] generates data for any symbol",
             )
-        return chain, tried
+        return listed_synthetic, tried
+
+    async def _ask(self, source: Source, symbol: Symbol) -> SourceAttempt | None:
+        """None if the source lists the symbol, else the attempt that says why it cannot serve it."""
+        if source.name in self._down:
+            return SourceAttempt(source=source.name, outcome="skipped", reason=self._down[source.name])
+        try:
+            listed = await source.lists(symbol)
+        except SourceUnavailable as error:
+            self._down[source.name] = f"unreachable earlier in this call ({error})"
+            return SourceAttempt(source=source.name, outcome="unavailable", reason=str(error))
+        return None if listed else SourceAttempt(source=source.name, outcome="not_listed", reason="no such market")
 
     async def _collect_one(
         self, symbol: Symbol, tf: str, window: Window, chain: list[Source], tried: list[SourceAttempt]
     ) -> DatasetResult | Unserved:
         attempts = list(tried)
         for source in chain:
-            if source.name in self._down:
-                attempts.append(SourceAttempt(source=source.name, outcome="skipped", reason=self._down[source.name]))
+            refusal = await self._ask(source, symbol)  # markets are cached per source: cheap after the first ask
+            if refusal is not None:
+                attempts.append(refusal)
                 continue
             try:
                 result = await self._serve(source, symbol, tf, window)
