@@ -176,3 +176,12 @@ async def test_both_handshakes_work(offline_settings: Settings, mode: str):
         assert client.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
         out = await collect(client, symbols=["XRP/USDT"], days=2)
         assert out["datasets"][0]["rows"] == 48
+
+
+async def test_a_call_served_from_the_store_keeps_its_notes(client: Client):
+    args = {"symbols": ["BTC/USDT"], "timeframes": ["4h"], "start": "2025-06-01", "end": "2025-06-08"}
+    first, again = await collect(client, **args), await collect(client, **args)
+    assert again["datasets"][0]["new_rows"] == 0
+    assert again["datasets"][0]["notes"] == first["datasets"][0]["notes"]
+    assert any("SYNTHETIC" in n for n in again["datasets"][0]["notes"])
+    assert again["datasets"][0]["quality"] == first["datasets"][0]["quality"]

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,13 +20,13 @@ from pydantic import BaseModel
 from mcp_trader import __version__
 from mcp_trader.data import candles
 from mcp_trader.data.models import CollectRequest, CollectResult, DatasetResult, SourceAttempt, Unserved
-from mcp_trader.data.quality import check
+from mcp_trader.data.quality import QualityReport, check
 from mcp_trader.data.resample import resample
 from mcp_trader.data.sources import NETWORK_SOURCES, SOURCE_NAMES, build_source
 from mcp_trader.data.sources.base import Source, SourceLacksData, SourceUnavailable, Window
 from mcp_trader.data.sources.sample import SYMBOLS as SAMPLE_SYMBOLS
 from mcp_trader.data.symbols import Symbol, parse_symbol
-from mcp_trader.data.timeframes import SUPPORTED, finer_sources, floor_ms, timeframe_ms
+from mcp_trader.data.timeframes import SUPPORTED, finer_timeframe, floor_ms, timeframe_ms
 from mcp_trader.errors import InputError
 from mcp_trader.home import Home
 from mcp_trader.store.catalog import DatasetRecord, now_iso
@@ -202,7 +203,7 @@ class Collector:
         return Unserved(symbol=symbol.unified, timeframe=tf, attempts=attempts)
 
     async def _serve(self, source: Source, symbol: Symbol, tf: str, requested: Window) -> DatasetResult:
-        native = tf if tf in source.native_timeframes else finer_sources(tf, source.native_timeframes)
+        native = tf if tf in source.native_timeframes else finer_timeframe(tf, source.native_timeframes)
         if native is None:
             raise SourceLacksData(f"{source.name} has no {tf} candles nor finer ones to build them from")
         window, moved = source.adjust_window(symbol, tf, requested)
@@ -211,8 +212,48 @@ class Collector:
         path = store.path(source.name, symbol.market, symbol.slug, tf)
         provenance = store.provenance(path) or {}
         ranges: list[dict[str, Any]] = list(provenance.get("ranges", []))
-        stored = store.read(path) if ranges else candles.empty()
-        fetched, notes = [], [moved] if moved else []
+        fetched, partial = await self._fetch_missing(source, symbol, tf, native, window, ranges)
+        catalog = await self.home.catalog()
+        new_rows = 0
+        if fetched:
+            stored = store.read(path) if provenance else candles.empty()
+            merged, report = check(candles.merge(stored, pd.concat(fetched)), tf)
+            if candles.between(merged, window.start_ms, window.end_ms).empty:
+                raise SourceLacksData(f"{source.name} has no {tf} candles for {symbol} in the window")
+            new_rows = len(merged) - len(stored)
+            provenance = {
+                "dataset_id": dataset_id, "source": source.name, "market": symbol.market, "symbol": symbol.unified,
+                "timeframe": tf, "synthetic": source.synthetic, "ranges": ranges, "rows": len(merged),
+                "first_time": _iso(merged.index[0]), "last_time": _iso(merged.index[-1]),
+                "content_hash": candles.content_hash(merged), "quality": report.model_dump(),
+                "package_version": __version__,
+            }
+            store.write(path, merged, provenance)
+            await catalog.save_dataset(_catalog_record(path, provenance))
+        elif await catalog.find_dataset(dataset_id) is None and provenance:
+            await catalog.save_dataset(_catalog_record(path, provenance))  # heal a catalog that missed a write
+        served = store.read(path, candles.ms_to_time(window.start_ms), candles.ms_to_time(window.end_ms))
+        if served.empty:
+            raise SourceLacksData(f"{source.name} has no {tf} candles for {symbol} in the window")
+        notes = [moved] if moved else []
+        notes += list(dict.fromkeys(r["note"] for r in ranges if r["note"] and _overlaps(r, window)))
+        if partial:
+            notes.append(f"{partial} {tf} bars built from an incomplete set of {native} bars")
+        if native != tf:
+            notes.append(f"resampled from {native}: {source.name} serves no {tf} candles")
+        return DatasetResult(
+            dataset_id=dataset_id, symbol=symbol.unified, timeframe=tf, source=source.name,
+            synthetic=source.synthetic, rows=len(served), new_rows=new_rows,
+            start=_iso(served.index[0]), end=_iso(served.index[-1]), resampled_from=native if native != tf else None,
+            quality=QualityReport(**provenance["quality"]).summary(), content_hash=provenance["content_hash"],
+            notes=notes, attempts=[],
+        )
+
+    async def _fetch_missing(
+        self, source: Source, symbol: Symbol, tf: str, native: str, window: Window, ranges: list[dict[str, Any]]
+    ) -> tuple[list[pd.DataFrame], int]:
+        """Fetch the parts of the window no earlier call covered; records each in `ranges`."""
+        fetched, partial = [], 0
         for start_ms, end_ms in _missing(window, ranges):
             piece = Window(start_ms, end_ms, window.recent)
             try:
@@ -221,44 +262,25 @@ class Collector:
                 continue
             frame = got.frame
             if native != tf:
-                frame, partial = resample(frame, native, tf)
-                if partial:
-                    notes.append(f"{partial} {tf} bars built from an incomplete set of {native} bars")
-            if got.note and got.note not in notes:
-                notes.append(got.note)
+                frame, incomplete = resample(frame, native, tf)
+                partial += incomplete
             fetched.append(frame)
             ranges.append(_range(piece, len(frame), source.name, native if native != tf else None, got.note))
-        if native != tf:
-            notes.append(f"resampled from {native}: {source.name} serves no {tf} candles")
-        merged = candles.merge(stored, pd.concat(fetched)) if fetched else stored
-        new_rows = len(merged) - len(stored)
-        merged, report = check(merged, tf)
-        served = candles.between(merged, window.start_ms, window.end_ms)
-        if served.empty:
-            raise SourceLacksData(f"{source.name} has no {tf} candles for {symbol} in the window")
-        record = DatasetRecord(
-            id=dataset_id, source=source.name, market=symbol.market, symbol=symbol.unified, timeframe=tf,
-            path=str(path), rows=len(merged), first_time=_iso(merged.index[0]) if len(merged) else None,
-            last_time=_iso(merged.index[-1]) if len(merged) else None, content_hash=candles.content_hash(merged),
-            synthetic=source.synthetic, provenance={}, quality=report.model_dump(), updated_at=now_iso(),
-        )
-        if fetched:
-            record.provenance = {
-                "dataset_id": dataset_id, "source": source.name, "market": symbol.market, "symbol": symbol.unified,
-                "timeframe": tf, "synthetic": source.synthetic, "ranges": ranges, "content_hash": record.content_hash,
-                "quality": report.model_dump(), "package_version": __version__,
-            }
-            store.write(path, merged, record.provenance)
-        else:
-            record.provenance = provenance
-        await (await self.home.catalog()).save_dataset(record)
-        return DatasetResult(
-            dataset_id=dataset_id, symbol=symbol.unified, timeframe=tf, source=source.name,
-            synthetic=source.synthetic, rows=len(served), new_rows=new_rows,
-            start=_iso(served.index[0]) if len(served) else None, end=_iso(served.index[-1]) if len(served) else None,
-            resampled_from=native if native != tf else None, quality=report.summary(),
-            content_hash=record.content_hash, notes=notes, attempts=[],
-        )
+        return fetched, partial
+
+
+def _catalog_record(path: Path, provenance: dict[str, Any]) -> DatasetRecord:
+    p = provenance
+    return DatasetRecord(
+        id=p["dataset_id"], source=p["source"], market=p["market"], symbol=p["symbol"], timeframe=p["timeframe"],
+        path=str(path), rows=p["rows"], first_time=p["first_time"], last_time=p["last_time"],
+        content_hash=p["content_hash"], synthetic=p["synthetic"], provenance=p, quality=p["quality"],
+        updated_at=now_iso(),
+    )
+
+
+def _overlaps(r: dict[str, Any], window: Window) -> bool:
+    return r["start_ms"] < window.end_ms and r["end_ms"] > window.start_ms
 
 
 def _missing(window: Window, ranges: list[dict[str, Any]]) -> list[tuple[int, int]]:

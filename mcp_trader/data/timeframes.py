@@ -28,7 +28,7 @@ def pandas_freq(timeframe: str) -> str:
     return f"{timeframe_ms(timeframe) // 60_000}min"
 
 
-def finer_sources(timeframe: str, native: tuple[str, ...]) -> str | None:
+def finer_timeframe(timeframe: str, native: tuple[str, ...]) -> str | None:
     """The coarsest native timeframe that divides `timeframe` evenly, or None."""
     target = timeframe_ms(timeframe)
     divisors = [tf for tf in native if target % TIMEFRAME_MS[tf] == 0 and TIMEFRAME_MS[tf] < target]
