@@ -36,5 +36,9 @@ class Settings(BaseSettings):
         return self.home_dir / "candles"
 
     @property
+    def features_dir(self) -> Path:
+        return self.home_dir / "features"
+
+    @property
     def db_path(self) -> Path:
         return self.home_dir / "state.sqlite"

@@ -35,6 +35,15 @@ MIGRATIONS: tuple[str, ...] = (
         result TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE feature_sets (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        timeframe TEXT NOT NULL,
+        symbols TEXT NOT NULL,
+        record TEXT NOT NULL
+    );
+    """,
 )
 
 

@@ -1,0 +1,1 @@
+"""Features: single-asset indicators, cross-asset confluence and the causal dataset builder."""
