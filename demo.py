@@ -4,17 +4,20 @@ It starts `mcp-trader serve` as a subprocess, talks to it through the official M
 stdio like any agent would, calls the tools that exist and prints a short report.
 """
 
+import base64
 import json
 import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio
 from mcp import Client, StdioServerParameters
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT"]
+CONFLUENCE_SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT", "DOGE/USDT", "ADA/USDT", "AVAX/USDT"]
 
 
 def run_demo(home: str | None = None) -> int:
@@ -40,17 +43,20 @@ async def _session(home: str) -> int:
         ok &= await _synthetic(client)
         ok &= await _bad_input(client)
         await _resources(client)
+        ok &= await _confluence(client, Path(home))
     print(f"\ndone in {time.perf_counter() - started:.1f} s" + ("" if ok else " — WITH FAILURES"))
     return 0 if ok else 1
 
 
-async def _call(client: Client, args: dict[str, Any], label: str) -> dict[str, Any] | None:
+async def _call(
+    client: Client, args: dict[str, Any], label: str, tool: str = "collect_data"
+) -> dict[str, Any] | None:
     messages: list[str] = []
 
     async def progress(done: float, total: float | None, message: str | None) -> None:
         messages.append(f"[{done:.0f}/{total:.0f}] {message}")
 
-    result = await client.call_tool("collect_data", args, progress_callback=progress)
+    result = await client.call_tool(tool, args, progress_callback=progress)
     print(f"## {label}")
     if result.is_error:
         lines = [line.strip() for line in result.content[0].text.splitlines() if "errors.pydantic.dev" not in line]
@@ -114,3 +120,31 @@ async def _resources(client: Client) -> None:
     quality = record["quality"]
     print(f"   quality: {quality['gap_count']} gaps, {quality['zero_volume_bars']} zero-volume bars, "
           f"{len(quality['spikes'])} spikes flagged")
+
+
+async def _confluence(client: Client, home: Path) -> bool:
+    args = {"symbols": CONFLUENCE_SYMBOLS, "timeframe": "1h", "as_of": "2024-09-01T12:00:00Z"}
+    label = "compute_confluence: 8 assets, 1h, as of 2024-09-01 12:00 UTC"
+    out = await _call(client, args, label, "compute_confluence")
+    if out is None:
+        return False
+    print(f"   {out['summary']}")
+    print(f"   feature set {out['feature_set_id']}: {out['rows']} rows x {out['columns']} features")
+    print(f"   {'asset':15} {'score':>6} {'dir':>5} {'align':>5} {'corr_btc_7d':>11} {'corr_mkt_7d':>11} "
+          f"{'tech':>5} {'mom':>5} {'vol!':>4}")
+    for a in out["assets"]:
+        c = a["components"]
+        print(f"   {a['symbol']:15} {a['confluence_score']:+6.2f} {a['direction']:+5.2f} {a['alignment']:5.2f} "
+              f"{c['corr_btc_7d']:11.2f} {c['corr_mkt_7d']:11.2f} {c['tech_alignment']:5.2f} "
+              f"{c['mom_alignment']:5.2f} {c['volume_abnormal']:4.0f}")
+    again = await _call(client, args, "compute_confluence again: same inputs, read from the store",
+                        "compute_confluence")
+    print(f"   cached: {again and again['cached']}")
+    image = (await client.read_resource(out["resources"]["heatmap"])).contents[0]
+    path = home / "confluence-heatmap.png"
+    path.write_bytes(base64.b64decode(image.blob))
+    table = (await client.read_resource(out["resources"]["table"])).contents[0].text
+    print(f"   {out['resources']['heatmap']} -> {path} ({path.stat().st_size // 1024} KiB)")
+    print(f"   {out['resources']['table']}: {table.count(chr(10)) - 1} rows of CSV")
+    bad = await _call(client, {"symbols": ["ETH/USDT"]}, "bad input: confluence of one symbol", "compute_confluence")
+    return bad is None and bool(again and again["cached"]) and len(out["assets"]) == len(CONFLUENCE_SYMBOLS)

@@ -3,8 +3,9 @@
 from mcp.server.mcpserver import MCPServer
 
 from mcp_trader.home import Home
-from mcp_trader.resources import datasets
+from mcp_trader.resources import datasets, features
 
 
 def register(server: MCPServer, home: Home) -> None:
     datasets.register(server, home)
+    features.register(server, home)

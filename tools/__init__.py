@@ -2,8 +2,9 @@
 
 from mcp.server.mcpserver import MCPServer
 
-from mcp_trader.tools import data
+from mcp_trader.tools import data, features
 
 
 def register(server: MCPServer) -> None:
     data.register(server)
+    features.register(server)

@@ -21,11 +21,12 @@ from mcp_trader.data.symbols import parse_symbol
 from mcp_trader.data.timeframes import floor_ms, timeframe_ms
 from mcp_trader.errors import InputError
 from mcp_trader.features.builder import FEATURES_VERSION, build
+from mcp_trader.features.models import FeatureInput, FeatureSetRecord
 from mcp_trader.features.panel import Panel, align
 from mcp_trader.features.spec import FeatureSpec, make_spec, window_ms
 from mcp_trader.home import Home
 from mcp_trader.store.catalog import now_iso
-from mcp_trader.store.features import FeatureInput, FeatureSetRecord, FeatureStore
+from mcp_trader.store.features import FeatureStore
 
 MAX_SYMBOLS = 50
 MAX_DAYS = 3650
@@ -65,16 +66,16 @@ def default_days(spec: FeatureSpec) -> int:
 async def build_feature_set(home: Home, request: FeatureRequest, progress: Progress | None = None) -> FeatureSet:
     spec = make_spec(request.timeframe, request.windows)
     symbols, notes = _symbols(request)
-    start, end = _span(request, spec)
+    window = _window(request, spec)
     collected = await Collector(home).collect(
         CollectRequest(
-            symbols=symbols, timeframes=[spec.timeframe], start=start, end=end,
-            sources=request.sources, market=request.market,
+            symbols=symbols, timeframes=[spec.timeframe], **window, sources=request.sources, market=request.market
         ),
         progress=progress,
     )
     _check_served(collected, symbols)
-    frames, inputs = await _load(home, collected, start, end)
+    notes += list(dict.fromkeys(n for d in collected.datasets for n in d.notes))
+    frames, inputs = await _load(home, collected, spec)
     panel = align(dict(sorted(frames.items())), spec.timeframe)
     _check_history(panel, spec)
     feature_set_id = _feature_set_id(panel, spec)
@@ -115,22 +116,22 @@ def _symbols(request: FeatureRequest) -> tuple[list[str], list[str]]:
     return symbols, []
 
 
-def _span(request: FeatureRequest, spec: FeatureSpec) -> tuple[datetime, datetime]:
-    """[start, end) of the candles to use: up to and including the bar open at as_of."""
-    as_of = _utc(request.as_of) if request.as_of else datetime.now(UTC)
-    end_ms = floor_ms(int(as_of.timestamp() * 1000), spec.timeframe) + timeframe_ms(spec.timeframe)
-    end = datetime.fromtimestamp(end_ms / 1000, UTC)
-    if request.start is not None:
-        if request.days is not None:
-            raise InputError("days", "give either days or start, not both")
-        start = _utc(request.start)
-        if start >= end:
-            raise InputError("start", f"{start.isoformat()} is not before as_of", "a start before as_of")
-        return start, end
+def _window(request: FeatureRequest, spec: FeatureSpec) -> dict:
+    """The collect window: the last `days` (up to now), or [start or as_of − days, the bar open at as_of]."""
+    if request.start is not None and request.days is not None:
+        raise InputError("days", "give either days or start, not both")
     days = default_days(spec) if request.days is None else request.days
     if not 1 <= days <= MAX_DAYS:
         raise InputError("days", f"{days} is out of range", f"1 to {MAX_DAYS}")
-    return end - timedelta(days=days), end
+    if request.as_of is None and request.start is None:
+        return {"days": days}  # "recent": the sample, offline, serves its last days and says so
+    as_of = _utc(request.as_of) if request.as_of else datetime.now(UTC)
+    end_ms = floor_ms(int(as_of.timestamp() * 1000), spec.timeframe) + timeframe_ms(spec.timeframe)
+    end = datetime.fromtimestamp(end_ms / 1000, UTC)
+    start = _utc(request.start) if request.start is not None else end - timedelta(days=days)
+    if start >= end:
+        raise InputError("start", f"{start.isoformat()} is not before as_of ({as_of.isoformat()})", "an earlier start")
+    return {"start": start, "end": end}
 
 
 def _check_served(collected: CollectResult, symbols: list[str]) -> None:
@@ -156,15 +157,19 @@ def _check_served(collected: CollectResult, symbols: list[str]) -> None:
 
 
 async def _load(
-    home: Home, collected: CollectResult, start: datetime, end: datetime
+    home: Home, collected: CollectResult, spec: FeatureSpec
 ) -> tuple[dict[str, pd.DataFrame], list[FeatureInput]]:
+    """The candles each dataset served in this collection (its window, not the whole stored file)."""
     catalog = await home.catalog()
+    step = pd.Timedelta(milliseconds=timeframe_ms(spec.timeframe))
     frames, inputs = {}, []
     for served in collected.datasets:
         record = await catalog.dataset(served.dataset_id)
-        frame = await asyncio.to_thread(
-            home.candles.read, Path(record.path), pd.Timestamp(start), pd.Timestamp(end)
-        )
+        if served.start is None or served.end is None:
+            frame = pd.DataFrame()
+        else:
+            span = pd.Timestamp(served.start), pd.Timestamp(served.end) + step
+            frame = await asyncio.to_thread(home.candles.read, Path(record.path), *span)
         frames[served.symbol] = frame
         inputs.append(FeatureInput(
             symbol=served.symbol, dataset_id=served.dataset_id, source=served.source,

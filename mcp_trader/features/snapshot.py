@@ -3,27 +3,36 @@
 import math
 
 import pandas as pd
-from pydantic import BaseModel, Field
 
+from mcp_trader.data.collect import Progress
+from mcp_trader.features.dataset import FeatureRequest, build_feature_set
+from mcp_trader.features.models import Aligned, AssetConfluence, ConfluenceResult
 from mcp_trader.features.spec import FeatureSpec
+from mcp_trader.home import Home
 
 TOP = 3
 
 
-class AssetConfluence(BaseModel):
-    symbol: str
-    time: str = Field(description="Open time (UTC) of the bar these values are from.")
-    confluence_score: float | None = Field(description="direction × alignment, in [-1, 1]; see components.")
-    direction: float | None = Field(description="Mean of the asset's own signal states, -1 (bearish) to 1.")
-    alignment: float | None = Field(description="Share of other assets agreeing with those states, 0 to 1.")
-    components: dict[str, float | None] = Field(description="Every confluence component and key indicator.")
-    note: str | None = None
-
-
-class Aligned(BaseModel):
-    symbol: str
-    confluence_score: float
-    stance: str = Field(description="bullish or bearish")
+async def compute_confluence(home: Home, request: FeatureRequest, progress: Progress | None = None) -> ConfluenceResult:
+    fs = await build_feature_set(home, request, progress)
+    latest, assets = snapshot(fs.frame, fs.spec, list(fs.panel.symbols))
+    top = strongest(assets)
+    kind = "synthetic" if fs.record.synthetic else "market"
+    lead = ", ".join(f"{a.symbol} {a.stance} {a.confluence_score:+.2f}" for a in top) or "no asset has a signal"
+    summary = (
+        f"Confluence of {len(assets)} assets at {latest.isoformat()} ({fs.spec.timeframe}, {kind} data, "
+        f"windows {', '.join(fs.spec.windows)}): strongest {lead}."
+    )
+    return ConfluenceResult(
+        feature_set_id=fs.id, as_of=latest.isoformat(), timeframe=fs.spec.timeframe, windows=fs.spec.bars,
+        assets=assets, strongest=top, data=fs.record.inputs, synthetic=fs.record.synthetic, cached=fs.cached,
+        rows=fs.record.rows, columns=len(fs.record.columns),
+        resources={
+            "table": f"trader://features/{fs.id}/table.csv", "heatmap": f"trader://features/{fs.id}/heatmap.png",
+            "summary": f"trader://features/{fs.id}",
+        },
+        notes=fs.notes, summary=summary,
+    )
 
 
 def snapshot(frame: pd.DataFrame, spec: FeatureSpec, symbols: list[str]) -> tuple[pd.Timestamp, list[AssetConfluence]]:

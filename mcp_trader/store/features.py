@@ -6,39 +6,13 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel
 
 from mcp_trader.errors import NotFoundError
+from mcp_trader.features.models import FeatureSetRecord
 from mcp_trader.store.db import Database
 from mcp_trader.store.files import write_atomically
 
 META_KEY = b"mcp_trader.feature_set"
-
-
-class FeatureInput(BaseModel):
-    symbol: str
-    dataset_id: str
-    source: str
-    synthetic: bool
-    rows: int
-
-
-class FeatureSetRecord(BaseModel):
-    id: str
-    created_at: str
-    timeframe: str
-    windows: dict[str, int]  # window → bars
-    symbols: list[str]
-    start: str | None
-    end: str | None
-    rows: int
-    columns: list[str]
-    content_hash: str  # of the feature matrix
-    input_hash: str  # of the aligned candles it was computed from
-    inputs: list[FeatureInput]
-    synthetic: bool
-    features_version: str
-    package_version: str
 
 
 class FeatureStore:
@@ -80,6 +54,7 @@ class FeatureStore:
         write_atomically(self.path(record.id), lambda tmp: pq.write_table(table, tmp, compression="zstd"))
         async with self.db.transaction() as conn:
             await conn.execute(
-                "INSERT OR REPLACE INTO feature_sets (id, created_at, timeframe, symbols, record) VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO feature_sets (id, created_at, timeframe, symbols, record) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (record.id, record.created_at, record.timeframe, json.dumps(record.symbols), record.model_dump_json()),
             )
