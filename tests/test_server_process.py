@@ -94,7 +94,7 @@ async def test_http_transport_with_a_bearer_token(tmp_path):
 
         async with Client(streamable_http_client(url, http_client=client_http)) as client:
             tools = (await client.list_tools()).tools
-            assert [t.name for t in tools] == ["collect_data"]
+            assert [t.name for t in tools] == ["collect_data", "compute_confluence"]
             result = await client.call_tool("collect_data", {"symbols": ["BTC/USDT"], "days": 1})
             assert not result.is_error
     finally:
