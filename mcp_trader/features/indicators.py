@@ -55,10 +55,10 @@ def log_returns(panel: Panel) -> np.ndarray:
 
 
 def _change(close: np.ndarray, bars: int) -> np.ndarray:
-    """close / close n grid bars earlier − 1 (TA-Lib's ROCP), NaN when either bar is missing."""
+    """(close − close n grid bars earlier) / that close, as TA-Lib's ROCP; NaN when either bar is missing."""
     out = np.full(close.shape, np.nan)
     if bars < len(close):
-        out[bars:] = close[bars:] / close[:-bars] - 1.0
+        out[bars:] = (close[bars:] - close[:-bars]) / close[:-bars]
     return out
 
 
