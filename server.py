@@ -3,6 +3,7 @@
     mcp-trader serve                   stdio (what desktop clients and the Inspector launch)
     mcp-trader serve --http            streamable HTTP on 127.0.0.1:8000/mcp
     mcp-trader demo                    a scripted agent session against the bundled data
+    mcp-trader features validate       build a feature set, print its validation table, write charts
     python server.py ...               the same as mcp-trader ...
 """
 
@@ -25,6 +26,7 @@ Start with collect_data to store candles; every result names its data source, an
 from synthetic data says so. Stored datasets are listed at trader://datasets."""
 
 log = logging.getLogger("mcp_trader")
+DEFAULT_VALIDATE_START = "2021-01-01"  # with the default --as-of: the bundled sample's whole span
 
 
 def build_server(settings: Settings | None = None) -> MCPServer:
@@ -119,6 +121,24 @@ def parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="a scripted agent workflow on the bundled data, offline")
     demo.add_argument("--home", help="state folder for the demo (default: a fresh temporary one)")
     demo.set_defaults(func=_demo)
+    features = commands.add_parser("features", help="feature-set tools").add_subparsers(dest="action", required=True)
+    check = features.add_parser(
+        "validate", help="build a feature set and report NaN rates, distributions and rank ICs, with charts",
+        description="Build (or reuse) a feature set and report each feature's NaN rate, distribution and rank IC "
+        "against the forward return over --horizon bars; writes report.json and two PNG charts. Network sources "
+        "are used unless MCP_TRADER_OFFLINE is set.",
+    )
+    check.add_argument("--symbols", help="comma-separated, e.g. BTC/USDT,ETH/USDT (default: 10 sample assets)")
+    check.add_argument("--timeframe", default="1h", help="1h, 4h or 1d (default 1h)")
+    check.add_argument("--start", help=f"first bar, ISO date/time, UTC (default {DEFAULT_VALIDATE_START} or --days)")
+    check.add_argument("--as-of", default="2024-09-30T23:00", help="last bar, ISO time, UTC (default 2024-09-30T23:00)")
+    check.add_argument("--days", type=int, help="days of history before --as-of, instead of --start")
+    check.add_argument("--windows", help="comma-separated windows such as 24h,7d,30d (default: per timeframe)")
+    check.add_argument("--market", default="perp", help="perp or spot (default perp)")
+    check.add_argument("--horizon", type=int, default=24, help="bars ahead of the evaluation forward return (24)")
+    check.add_argument("--out", help="report folder (default: <home>/reports/features-<feature-set-id>)")
+    check.add_argument("--home", help="state folder (default: MCP_TRADER_HOME or ~/.mcp-trader)")
+    check.set_defaults(func=_features_validate)
     return root
 
 
@@ -126,6 +146,70 @@ def _demo(args: argparse.Namespace) -> int:
     from mcp_trader.demo import run_demo
 
     return run_demo(args.home)
+
+
+def _features_validate(args: argparse.Namespace) -> int:
+    # Everything heavy (pandas, numba, TA-Lib, matplotlib) loads here, never at server start.
+    import asyncio
+    from pathlib import Path
+
+    from mcp_trader.errors import InputError
+    from mcp_trader.features.validate import format_report, validation_report, write_report
+
+    try:
+        settings = Settings(home=Path(args.home)) if args.home else Settings()
+        fs = asyncio.run(_build_feature_set(args, settings))
+        report = validation_report(fs, args.horizon)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else settings.home_dir / "reports" / f"features-{fs.id}"
+    paths = write_report(report, fs, out)
+    print(format_report(report))
+    for note in fs.notes:
+        print(f"note: {note}")
+    print("\nwrote:")
+    for path in paths:
+        print(f"  {path}")
+    return 0
+
+
+async def _build_feature_set(args: argparse.Namespace, settings: Settings):
+    from datetime import datetime
+
+    from pydantic import ValidationError
+
+    from mcp_trader.data.sources.sample import ASSETS
+    from mcp_trader.errors import InputError
+    from mcp_trader.features.dataset import FeatureRequest, build_feature_set
+
+    def when(field: str, text: str | None) -> datetime | None:
+        try:
+            return None if text is None else datetime.fromisoformat(text)
+        except ValueError:
+            raise InputError(field, f"cannot read {text!r} as a date or time", "ISO 8601, e.g. 2024-06-01 or "
+                             "2024-06-01T12:00 (UTC unless an offset is given)") from None
+
+    def listed(text: str | None) -> list[str] | None:
+        return None if text is None else [part.strip() for part in text.split(",") if part.strip()]
+
+    if args.horizon < 1:  # checked again against the feature set's length; this saves building it first
+        raise InputError("horizon", f"{args.horizon} bars", "a whole number of bars, at least 1")
+    symbols = listed(args.symbols) or [f"{base}/USDT" for base in ASSETS[:10]]
+    start = when("start", args.start or (None if args.days is not None else DEFAULT_VALIDATE_START))
+    try:
+        request = FeatureRequest(
+            symbols=symbols, timeframe=args.timeframe, windows=listed(args.windows), as_of=when("as_of", args.as_of),
+            days=args.days, start=start, market=args.market,
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise InputError(".".join(map(str, first["loc"])) or "arguments", first["msg"]) from None
+    home = Home(settings)
+    try:
+        return await build_feature_set(home, request)
+    finally:
+        await home.close()
 
 
 def main(argv: list[str] | None = None) -> int:
