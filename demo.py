@@ -133,10 +133,10 @@ async def _confluence(client: Client, home: Path) -> bool:
     print(f"   {'asset':15} {'score':>6} {'dir':>5} {'align':>5} {'corr_btc_7d':>11} {'corr_mkt_7d':>11} "
           f"{'tech':>5} {'mom':>5} {'vol!':>4}")
     for a in out["assets"]:
-        c = a["components"]
+        c = {k: "-" if v is None else f"{v:.2f}" for k, v in a["components"].items()}
         print(f"   {a['symbol']:15} {a['confluence_score']:+6.2f} {a['direction']:+5.2f} {a['alignment']:5.2f} "
-              f"{c['corr_btc_7d']:11.2f} {c['corr_mkt_7d']:11.2f} {c['tech_alignment']:5.2f} "
-              f"{c['mom_alignment']:5.2f} {c['volume_abnormal']:4.0f}")
+              f"{c['corr_btc_7d']:>11} {c['corr_mkt_7d']:>11} {c['tech_alignment']:>5} "
+              f"{c['mom_alignment']:>5} {c['volume_abnormal']:>4}")
     again = await _call(client, args, "compute_confluence again: same inputs, read from the store",
                         "compute_confluence")
     print(f"   cached: {again and again['cached']}")

@@ -269,7 +269,7 @@ def test_corr_mkt_is_leave_one_out(market):
 def test_corr_btc_and_corr_mean(market):
     panel, _, returns, arrays = market
     btc = panel.column("BTC/USDT")
-    assert np.allclose(arrays["corr_btc_24h"][min_count(24) :, btc], 1.0)
+    assert np.isnan(arrays["corr_btc_24h"][:, btc]).all()  # BTC against itself is left out, not a constant 1
     gap_free = returns.iloc[:150]
     pairs = {
         (a, b): gap_free[a].rolling(24).corr(gap_free[b]).to_numpy()
@@ -278,7 +278,7 @@ def test_corr_btc_and_corr_mean(market):
     for j, symbol in enumerate(panel.symbols):
         expected = np.mean([c for (a, _), c in pairs.items() if a == symbol], axis=0)
         np.testing.assert_allclose(arrays["corr_mean_24h"][25:150, j], expected[25:], rtol=1e-9, atol=1e-12)
-        expected_btc = pairs[(symbol, "BTC/USDT")] if symbol != "BTC/USDT" else np.ones(150)
+        expected_btc = pairs[(symbol, "BTC/USDT")] if symbol != "BTC/USDT" else np.full(150, np.nan)
         np.testing.assert_allclose(arrays["corr_btc_24h"][25:150, j], expected_btc[25:], rtol=1e-9, atol=1e-12)
 
 

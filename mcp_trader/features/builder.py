@@ -15,7 +15,7 @@ from mcp_trader.features import confluence, indicators, liquidity
 from mcp_trader.features.panel import Panel
 from mcp_trader.features.spec import FeatureSpec
 
-FEATURES_VERSION = "1"  # bump when any feature's definition changes: it is part of every feature-set id
+FEATURES_VERSION = "2"  # bump when any feature's definition changes: it is part of every feature-set id
 
 
 def feature_columns(spec: FeatureSpec) -> list[str]:
@@ -36,6 +36,8 @@ def compute_arrays(panel: Panel, spec: FeatureSpec, reference: str) -> dict[str,
     btc = log_ret[:, panel.column(reference)]
     arrays = {**single, **liquidity.compute(panel, spec, log_ret)}
     arrays.update(confluence.compute(single, log_ret, btc, spec))
+    for w in spec.windows:  # BTC against itself is 1 by definition: no information, and it would mark BTC's rows
+        arrays[f"corr_btc_{w}"][:, panel.column(reference)] = np.nan
     return {name: arrays[name] for name in feature_columns(spec)}
 
 
