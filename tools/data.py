@@ -12,6 +12,10 @@ from mcp_trader.tools.context import home_of, tool_errors
 
 Timeframe = Literal["1h", "4h", "1d"]
 SourceName = Literal["aster", "binance", "coingecko", "sample", "synthetic"]
+Sources = Annotated[
+    list[SourceName] | None, Field(description="Source order to try; default from MCP_TRADER_SOURCES.")
+]
+Market = Annotated[Literal["perp", "spot"], Field(description="Market type for symbols without a ':SETTLE' suffix.")]
 
 DESCRIPTION = """Collect OHLCV candles for symbols and timeframes into the local store, with provenance.
 
@@ -35,12 +39,8 @@ async def collect_data(
     ] = None,
     start: Annotated[datetime | None, Field(description="Window start, ISO 8601, UTC if no zone.")] = None,
     end: Annotated[datetime | None, Field(description="Window end (exclusive), ISO 8601; default now.")] = None,
-    sources: Annotated[
-        list[SourceName] | None, Field(description="Source order to try; default from MCP_TRADER_SOURCES.")
-    ] = None,
-    market: Annotated[
-        Literal["perp", "spot"], Field(description="Market type for symbols without a ':SETTLE' suffix.")
-    ] = "perp",
+    sources: Sources = None,
+    market: Market = "perp",
 ) -> CollectResult:
     request = CollectRequest(
         symbols=symbols, timeframes=timeframes, days=days, start=start, end=end, sources=sources, market=market

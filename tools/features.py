@@ -1,7 +1,7 @@
 """compute_confluence: cross-asset confluence features and the latest snapshot per asset."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
@@ -9,7 +9,7 @@ from pydantic import Field
 
 from mcp_trader.features.models import ConfluenceResult
 from mcp_trader.tools.context import home_of, tool_errors
-from mcp_trader.tools.data import SourceName, Timeframe
+from mcp_trader.tools.data import Market, Sources, Timeframe
 
 DESCRIPTION = """Compute cross-asset confluence features for several symbols and return the latest snapshot.
 
@@ -44,12 +44,8 @@ async def compute_confluence(
         int | None, Field(description="History before as_of to compute over (1 to 3650). Default 4 × the longest "
                                       "window, at least 30.")
     ] = None,
-    sources: Annotated[
-        list[SourceName] | None, Field(description="Source order to try; default from MCP_TRADER_SOURCES.")
-    ] = None,
-    market: Annotated[
-        Literal["perp", "spot"], Field(description="Market type for symbols without a ':SETTLE' suffix.")
-    ] = "perp",
+    sources: Sources = None,
+    market: Market = "perp",
 ) -> ConfluenceResult:
     from mcp_trader.features.dataset import FeatureRequest  # numpy, TA-Lib and numba load on first call
     from mcp_trader.features.snapshot import compute_confluence as compute
