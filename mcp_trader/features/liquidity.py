@@ -1,6 +1,8 @@
 """Features for new or thin assets: how long they have traded here and how liquid they are.
 
-- listing_age: bars since the asset's first candle in the data (gaps included).
+- listing_age: bars since the asset's first candle in the feature set's span (gaps included). For an
+  asset listed inside the span that is its age on the venue; for an older one it counts from the
+  span's start, so compare it across assets of the same feature set, not across feature sets.
 - history_bars: candles available up to and including this bar (gaps excluded).
 - amihud_{w}: Amihud illiquidity, the mean of |return| / dollar volume, per $1M traded.
 - spread_{w}: the Abdi–Ranaldo (2017) bid-ask spread estimate from close, high and low:
