@@ -40,5 +40,9 @@ class Settings(BaseSettings):
         return self.home_dir / "features"
 
     @property
+    def models_dir(self) -> Path:
+        return self.home_dir / "models"
+
+    @property
     def db_path(self) -> Path:
         return self.home_dir / "state.sqlite"

@@ -16,3 +16,7 @@ class InputError(ValueError):
 
 class NotFoundError(LookupError):
     """A stored thing (dataset, model, run) that does not exist."""
+
+
+class Cancelled(Exception):
+    """Work was asked to stop; progress reports raise it so that long loops end at their next step."""

@@ -9,6 +9,7 @@ from mcp_trader.store.catalog import Catalog
 from mcp_trader.store.db import Database
 
 if TYPE_CHECKING:
+    from mcp_trader.jobs import Jobs
     from mcp_trader.store.candles import CandleStore
 
 
@@ -16,6 +17,7 @@ class Home:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._db: Database | None = None
+        self._jobs: Jobs | None = None
         self._lock = asyncio.Lock()
 
     @cached_property
@@ -34,7 +36,20 @@ class Home:
     async def catalog(self) -> Catalog:
         return Catalog(await self.db())
 
+    async def jobs(self) -> "Jobs":
+        """The job runner; on first use, jobs that a stopped server left running are marked interrupted."""
+        from mcp_trader.jobs import Jobs
+
+        db = await self.db()
+        if self._jobs is None:
+            self._jobs = Jobs(db)
+            await self._jobs.recover()
+        return self._jobs
+
     async def close(self) -> None:
+        if self._jobs is not None:
+            await self._jobs.close()
+            self._jobs = None
         if self._db is not None:
             await self._db.close()
             self._db = None

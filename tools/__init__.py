@@ -2,9 +2,11 @@
 
 from mcp.server.mcpserver import MCPServer
 
-from mcp_trader.tools import data, features
+from mcp_trader.tools import data, features, jobs, models
 
 
 def register(server: MCPServer) -> None:
     data.register(server)
     features.register(server)
+    models.register(server)
+    jobs.register(server)

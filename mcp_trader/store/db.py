@@ -44,6 +44,32 @@ MIGRATIONS: tuple[str, ...] = (
         record TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE models (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        variant TEXT NOT NULL,
+        timeframe TEXT NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        progress REAL NOT NULL,
+        message TEXT NOT NULL,
+        params TEXT NOT NULL,
+        result TEXT,
+        error TEXT,
+        error_field TEXT,
+        pid INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT
+    );
+    CREATE INDEX jobs_by_status ON jobs (status);
+    """,
 )
 
 

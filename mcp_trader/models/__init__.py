@@ -1,0 +1,1 @@
+"""Models: triple-barrier labels, XGBoost / LSTM / ensemble learners, walk-forward evaluation, the registry."""

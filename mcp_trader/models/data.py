@@ -1,0 +1,102 @@
+"""The model's view of a feature set: a feature matrix with labels, one row per (bar, asset) with a candle.
+
+The general variant learns from the technical and confluence features with volatility-scaled
+barriers. The Aster-native variant adds the new/thin-asset features (listing age, history,
+Amihud illiquidity, spread) and widens both barriers by what a round trip costs on the venue
+(twice the taker fee plus the estimated spread), so that a move which would not pay its costs
+is labelled HOLD.
+"""
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from mcp_trader.features import liquidity
+from mcp_trader.features.dataset import FeatureSet
+from mcp_trader.features.indicators import log_returns
+from mcp_trader.features.rolling import rolling_mean_std
+from mcp_trader.models.base import CLASSES, Variant
+from mcp_trader.models.labels import triple_barrier
+
+ASTER_TAKER_FEE = 0.00035  # Aster perpetuals, taker, per side
+
+
+class LabelSpec(BaseModel):
+    horizon: int = Field(24, ge=1, le=1000, description="Bars until the time limit.")
+    barrier: float = Field(1.0, gt=0, le=10, description="Barrier width in units of σ × √horizon.")
+    vol_window: int | None = Field(None, ge=3, description="Bars of the σ estimate; default the shortest window.")
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Rows in time order (bar, then asset). `y` is -1 and `t1` -1 where a row has no label."""
+
+    features: tuple[str, ...]
+    symbols: tuple[str, ...]
+    times: pd.DatetimeIndex  # the panel's grid; `bar` indexes it
+    X: np.ndarray  # (rows, features) float32, NaN where a feature is not yet defined
+    asset: np.ndarray
+    bar: np.ndarray
+    y: np.ndarray
+    t1: np.ndarray
+    fwd: np.ndarray  # forward log return over the horizon, for IC and the LSTM's regression head
+    horizon: int
+
+    @cached_property
+    def labeled(self) -> np.ndarray:
+        return np.flatnonzero(self.y >= 0)
+
+    @cached_property
+    def cube(self) -> np.ndarray:
+        """Features as (assets, bars, features) float32, NaN where an asset has no candle: sequence input."""
+        out = np.full((len(self.symbols), len(self.times), len(self.features)), np.nan, np.float32)
+        out[self.asset, self.bar] = self.X
+        return out
+
+    def class_counts(self, rows: np.ndarray | None = None) -> dict[str, int]:
+        y = self.y[self.labeled if rows is None else rows]
+        counts = np.bincount(y[y >= 0], minlength=len(CLASSES))
+        return dict(zip(CLASSES, counts.tolist(), strict=True))
+
+
+def feature_list(fs: FeatureSet, variant: Variant) -> list[str]:
+    columns = list(fs.frame.columns)
+    if variant == "aster_native":
+        return columns
+    thin = set(liquidity.columns(fs.spec))
+    return [c for c in columns if c not in thin]
+
+
+def training_data(fs: FeatureSet, variant: Variant, labels: LabelSpec) -> TrainingData:
+    """Features from the stored set, labels from its candles; rows inside the longest window's warm-up are dropped."""
+    panel, spec = fs.panel, fs.spec
+    features = feature_list(fs, variant)
+    frame = fs.frame
+    times = frame.index.get_level_values("time")
+    bar = panel.index.get_indexer(times).astype(np.int32)
+    asset = pd.Index(panel.symbols).get_indexer(frame.index.get_level_values("symbol")).astype(np.int32)
+    keep = bar >= spec.bars[spec.longest]
+    order = np.lexsort((asset[keep], bar[keep]))
+    rows = np.flatnonzero(keep)[order]
+    bar, asset = bar[rows], asset[rows]
+
+    vol_window = labels.vol_window or spec.bars[spec.shortest]
+    _, vol = rolling_mean_std(log_returns(panel), vol_window)
+    cost = _costs(fs, frame, bar, asset, rows) if variant == "aster_native" else 0.0
+    lab = triple_barrier(panel.close, panel.high, panel.low, vol, labels.horizon, labels.barrier, cost)
+    return TrainingData(
+        features=tuple(features), symbols=panel.symbols, times=panel.index,
+        X=frame[features].to_numpy(np.float32)[rows], asset=asset, bar=bar,
+        y=lab.y[bar, asset], t1=lab.t1[bar, asset], fwd=lab.fwd[bar, asset], horizon=labels.horizon,
+    )
+
+
+def _costs(fs: FeatureSet, frame: pd.DataFrame, bar: np.ndarray, asset: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Round-trip cost in log return per (bar, asset): two taker fees plus the spread known at the bar."""
+    spread = np.zeros(fs.panel.shape)
+    values = frame[f"spread_{fs.spec.shortest}"].to_numpy(np.float64)[rows]
+    spread[bar, asset] = np.nan_to_num(values, nan=0.0)
+    return 2 * ASTER_TAKER_FEE + spread

@@ -1,0 +1,137 @@
+"""train_model and list_models: walk-forward-evaluated XGBoost / LSTM / ensemble classifiers."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
+
+from mcp_trader.models.params import LSTMParams, XGBParams
+from mcp_trader.tools.context import home_of, tool_errors
+from mcp_trader.tools.data import Market, Sources, Timeframe
+from mcp_trader.tools.jobs import JobView, WaitSeconds, run_as_job
+
+DESCRIPTION = """Train a BUY/HOLD/SELL classifier on confluence features and report how it did out of sample.
+
+Use it after compute_confluence looks promising, before backtesting. Labels are triple-barrier
+(volatility-scaled profit-take / stop-loss / time limit over `horizon` bars); the aster_native
+variant adds thin-asset features and widens the barriers by trading costs. The model is scored by
+walk-forward evaluation with purging and an embargo of at least the horizon, next to two
+baselines (majority class; a momentum rule), and the answer says plainly whether it beats them.
+Cost: XGBoost on 10 assets × 365 days of 1h bars about 30 s on 2 CPU cores; the LSTM's defaults
+(3 layers × 256, 60-bar sequences) are sized for a GPU: minutes there, hours on a small CPU, so
+shrink it with `lstm` overrides on CPU. It runs as a job: the call waits up to wait_seconds with
+progress notifications, then answers with a job id for get_job. The result: model id, verdict,
+out-of-sample and baseline figures per fold, top features, and URIs of the full report and the
+feature-importance chart."""
+
+
+async def train_model(
+    ctx: Context,
+    symbols: Annotated[list[str], Field(description="Two to 50 unified symbols; BTC is added as the reference.")],
+    kind: Annotated[Literal["xgboost", "lstm", "ensemble"], Field(description="The learner.")] = "xgboost",
+    variant: Annotated[
+        Literal["general", "aster_native"],
+        Field(description="general: technical + confluence features; aster_native: also listing age, Amihud "
+                          "illiquidity and spread, with barriers widened by fees + spread."),
+    ] = "general",
+    timeframe: Annotated[Timeframe, Field(description="Bar size.")] = "1h",
+    horizon: Annotated[int, Field(ge=1, le=1000, description="Label time limit in bars (1 to 1000).")] = 24,
+    days: Annotated[
+        int | None, Field(ge=1, le=3650, description="History to train and test on, in days. Default 365.")
+    ] = None,
+    as_of: Annotated[
+        datetime | None,
+        Field(description="End of the history, ISO 8601. Default now; offline the sample ends 2024-09-30."),
+    ] = None,
+    device: Annotated[
+        Literal["auto", "cuda", "cpu"], Field(description="auto uses CUDA when present, else the CPU.")
+    ] = "auto",
+    folds: Annotated[int, Field(ge=2, le=20, description="Walk-forward test blocks over the last half.")] = 4,
+    scheme: Annotated[
+        Literal["expanding", "rolling"], Field(description="Training window: all earlier bars, or a fixed length.")
+    ] = "expanding",
+    embargo: Annotated[
+        int | None, Field(ge=1, description="Bars between training labels and test; at least the horizon.")
+    ] = None,
+    barrier: Annotated[float, Field(gt=0, le=10, description="Barrier width in σ × √horizon.")] = 1.0,
+    xgboost: Annotated[XGBParams | None, Field(description="XGBoost settings to override.")] = None,
+    lstm: Annotated[LSTMParams | None, Field(description="LSTM settings to override.")] = None,
+    sources: Sources = None,
+    market: Market = "perp",
+    wait_seconds: WaitSeconds = 45,
+) -> JobView:
+    from mcp_trader.models.device import resolve_device  # torch, xgboost & co. load on first call
+    from mcp_trader.models.records import TrainingSummary
+    from mcp_trader.models.training import TrainRequest, train
+
+    home = home_of(ctx)
+    async with tool_errors():
+        request = TrainRequest(
+            kind=kind, variant=variant, symbols=symbols, timeframe=timeframe, horizon=horizon, days=days,
+            as_of=as_of, device=device, folds=folds, scheme=scheme, embargo=embargo, barrier=barrier,
+            sources=sources, market=market, **({"xgboost": xgboost} if xgboost else {}),
+            **({"lstm": lstm} if lstm else {}),
+        )
+        _check_embargo(request)
+        resolve_device(request.device)  # no CUDA when cuda was asked: a tool error now, not a failed job later
+
+        async def work(control) -> TrainingSummary:
+            return TrainingSummary.of(await train(home, request, control.report))
+
+        return await run_as_job(ctx, "train_model", request.model_dump(mode="json"), work, wait_seconds)
+
+
+class ModelListing(BaseModel):
+    model_id: str
+    created_at: str
+    kind: str
+    variant: str
+    timeframe: str
+    symbols: list[str]
+    horizon: int
+    synthetic: bool
+    beats_baselines: bool
+    log_loss: float
+    ic: float | None
+    trained_until: str | None
+    uri: str
+
+
+async def list_models(ctx: Context) -> list[ModelListing]:
+    from mcp_trader.models.registry import ModelRegistry
+
+    home = home_of(ctx)
+    records = await ModelRegistry(home.settings.models_dir, await home.db()).records()
+    return [
+        ModelListing(
+            model_id=r.id, created_at=r.created_at, kind=r.kind, variant=r.variant, timeframe=r.timeframe,
+            symbols=r.symbols, horizon=r.labels.horizon, synthetic=r.synthetic,
+            beats_baselines=r.verdict.beats_baselines, log_loss=r.overall.log_loss, ic=r.overall.ic,
+            trained_until=r.trained_until, uri=f"trader://models/{r.id}",
+        )
+        for r in records
+    ]
+
+
+def _check_embargo(request) -> None:
+    from mcp_trader.errors import InputError
+
+    if request.embargo is not None and request.embargo < request.horizon:
+        raise InputError("embargo", f"{request.embargo} bars is shorter than the horizon ({request.horizon})",
+                         "at least the horizon, or leave it out")
+
+
+def register(server: MCPServer) -> None:
+    server.add_tool(
+        train_model, title="Train a model", description=DESCRIPTION,
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False,
+                                    openWorldHint=True),
+    )
+    server.add_tool(
+        list_models, title="List trained models",
+        description="Every trained model, newest first: id, kind, variant, symbols, horizon, whether it beat its "
+                    "baselines out of sample, its out-of-sample log loss and IC, and its report URI. Instant.",
+        annotations=ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False),
+    )
