@@ -44,6 +44,7 @@ async def _session(home: str) -> int:
         ok &= await _bad_input(client)
         await _resources(client)
         ok &= await _confluence(client, Path(home))
+        ok &= await _models(client, Path(home))
     print(f"\ndone in {time.perf_counter() - started:.1f} s" + ("" if ok else " — WITH FAILURES"))
     return 0 if ok else 1
 
@@ -54,7 +55,7 @@ async def _call(
     messages: list[str] = []
 
     async def progress(done: float, total: float | None, message: str | None) -> None:
-        messages.append(f"[{done:.0f}/{total:.0f}] {message}")
+        messages.append(f"[{done / total:.0%}] {message}" if total else f"[{done:.0f}] {message}")
 
     result = await client.call_tool(tool, args, progress_callback=progress)
     print(f"## {label}")
@@ -148,3 +149,55 @@ async def _confluence(client: Client, home: Path) -> bool:
     print(f"   {out['resources']['table']}: {table.count(chr(10)) - 1} rows of CSV")
     bad = await _call(client, {"symbols": ["ETH/USDT"]}, "bad input: confluence of one symbol", "compute_confluence")
     return bad is None and bool(again and again["cached"]) and len(out["assets"]) == len(CONFLUENCE_SYMBOLS)
+
+
+async def _models(client: Client, home: Path) -> bool:
+    args = {"symbols": CONFLUENCE_SYMBOLS, "kind": "xgboost", "days": 365, "horizon": 24, "wait_seconds": 3}
+    label = "train_model: XGBoost, 8 assets, 1h, last 365 days, 4 walk-forward folds (answers within 3 s)"
+    job = await _call(client, args, label, "train_model")
+    if job is None:
+        return False
+    print(f"   {job['status']} after 3 s: {job['job_id']} at {job['progress']:.0%} ({job['message']})")
+    while job["status"] in ("queued", "running"):
+        job = await _call(client, {"job_id": job["job_id"], "wait_seconds": 30}, "get_job: wait up to 30 s",
+                          "get_job")
+        print(f"   {job['status']} at {job['progress']:.0%}: {job['message']}")
+    if job["status"] != "succeeded":
+        print(f"   job ended {job['status']}: {job['error']}")
+        return False
+    xgb = job["result"]
+    _print_model(xgb)
+    chart = (await client.read_resource(xgb["resources"]["importances_chart"])).contents[0]
+    path = home / "feature-importances.png"
+    path.write_bytes(base64.b64decode(chart.blob))
+    print(f"   {xgb['resources']['importances_chart']} -> {path} ({path.stat().st_size // 1024} KiB)")
+    small = {"hidden": 32, "layers": 1, "seq_len": 24, "epochs": 2, "samples_per_epoch": 2048}
+    lstm = await _call(
+        client, {"symbols": SYMBOLS, "kind": "lstm", "variant": "aster_native", "days": 180, "folds": 2,
+                 "lstm": small, "wait_seconds": 120},
+        "train_model: small LSTM (1 x 32, 24-bar sequences, 2 epochs), Aster-native variant, 4 assets, 180 days",
+        "train_model",
+    )
+    if lstm is None or lstm["status"] != "succeeded":
+        return False
+    _print_model(lstm["result"])
+    bad = await _call(client, {"symbols": SYMBOLS, "horizon": 0}, "bad input: horizon 0", "train_model")
+    short = await _call(client, {"symbols": SYMBOLS, "days": 40, "folds": 8}, "bad input: 40 days for 8 folds",
+                        "train_model")
+    listed = (await client.call_tool("list_models", {})).structured_content["result"]
+    print(f"## list_models: {', '.join(m['model_id'] for m in listed)}")
+    return bad is None and short is None and len(listed) == 2
+
+
+def _print_model(result: dict[str, Any]) -> None:
+    print(f"   model {result['model_id']} ({result['kind']}, {result['variant']}) on {result['device']} in "
+          f"{result['training_seconds']:.0f} s; {result['test_rows']} out-of-sample rows")
+    print(f"   {result['verdict']['summary']}")
+    print(f"   {'':10} {'accuracy':>8} {'macro F1':>8} {'log loss':>8} {'IC':>7}")
+    rows = {"model": result["out_of_sample"], **result["baselines"]}
+    for name, m in rows.items():
+        ic = "-" if m["ic"] is None else f"{m['ic']:+.3f}"
+        print(f"   {name:10} {m['accuracy']:8.3f} {m['macro_f1']:8.3f} {m['log_loss']:8.4f} {ic:>7}")
+    if result["top_features"]:
+        top = ", ".join(f"{f['feature']} ({f['gain']:.0%})" for f in result["top_features"][:5])
+        print(f"   top features by gain: {top}")

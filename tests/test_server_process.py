@@ -94,7 +94,9 @@ async def test_http_transport_with_a_bearer_token(tmp_path):
 
         async with Client(streamable_http_client(url, http_client=client_http)) as client:
             tools = (await client.list_tools()).tools
-            assert [t.name for t in tools] == ["collect_data", "compute_confluence"]
+            assert [t.name for t in tools] == [
+                "collect_data", "compute_confluence", "train_model", "list_models", "get_job", "cancel_job"
+            ]
             result = await client.call_tool("collect_data", {"symbols": ["BTC/USDT"], "days": 1})
             assert not result.is_error
     finally:
@@ -110,6 +112,8 @@ def test_demo_runs_offline_and_reports(tmp_path):
     assert "12 datasets (12 from sample)" in out.stdout
     assert "0 new bars fetched" in out.stdout and "SYNTHETIC" in out.stdout
     assert "WITH FAILURES" not in out.stdout
+    assert "train_model: XGBoost" in out.stdout and "its baselines: log loss" in out.stdout
+    assert "## list_models: mdl-" in out.stdout
 
 
 def test_wheel_ships_tools_and_resources_inside_the_package(tmp_path):
