@@ -5,13 +5,11 @@ all of open, high, low, close and volume, for every asset) or dropped; the featu
 and every column's rows at or before t must be bit-identical to those computed on the original data.
 """
 
-from collections.abc import Callable
-
 import numpy as np
 import pandas as pd
 import pytest
+from causality import next_bar, non_causal_columns, perturb_after, sample_frames
 
-from mcp_trader.data.sources.sample import load
 from mcp_trader.features import builder
 from mcp_trader.features.panel import align
 from mcp_trader.features.spec import make_spec
@@ -29,17 +27,11 @@ CUTOFFS = (
     2995,  # near the end
 )
 
-Compute = Callable[[dict[str, pd.DataFrame]], pd.DataFrame]
-
 
 @pytest.fixture(scope="module")
 def frames() -> dict[str, pd.DataFrame]:
     """3000 real hourly candles (2021-03 to 2021-07, with the sample's own short gaps) of five assets."""
-    out = {f"{a}/USDT": load(a).iloc[2000:5000] for a in ("BTC", "ETH", "SOL", "DOGE", "XRP")}
-    out["SOL/USDT"] = out["SOL/USDT"].iloc[LATE_START:]
-    doge = out["DOGE/USDT"]
-    out["DOGE/USDT"] = doge.drop(doge.index[GAP])
-    return out
+    return sample_frames(late={"SOL": LATE_START}, gaps={"DOGE": GAP})
 
 
 def features(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -50,60 +42,8 @@ def leaky(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """The features plus one that looks ahead: the next bar's close."""
     panel = align(frames, "1h")
     table = builder.build(panel, SPEC, REFERENCE).frame.copy()
-    next_close = np.full(panel.shape, np.nan)
-    next_close[:-1] = panel.close[1:]
-    table["next_close"] = next_close[panel.present]
+    table["next_close"] = next_bar(panel, panel.close)[panel.present]
     return table
-
-
-def perturb_after(frames: dict[str, pd.DataFrame], t: pd.Timestamp, rng: np.random.Generator) -> dict:
-    """Every candle after t scaled by random noise; high and low still bound open and close."""
-    out = {}
-    for symbol, frame in frames.items():
-        frame = frame.copy()
-        after = frame.index > t
-        n = int(after.sum())
-        noise = {c: np.exp(rng.normal(0.0, 0.05, n)) for c in ("open", "high", "low", "close", "volume")}
-        open_, close = frame.loc[after, "open"] * noise["open"], frame.loc[after, "close"] * noise["close"]
-        frame.loc[after, "open"], frame.loc[after, "close"] = open_, close
-        frame.loc[after, "high"] = np.maximum(frame.loc[after, "high"] * noise["high"], np.maximum(open_, close))
-        frame.loc[after, "low"] = np.minimum(frame.loc[after, "low"] * noise["low"], np.minimum(open_, close))
-        frame.loc[after, "volume"] *= noise["volume"]
-        assert (frame["high"] >= frame[["open", "close"]].max(axis=1)).all()
-        assert (frame["low"] <= frame[["open", "close"]].min(axis=1)).all()
-        out[symbol] = frame
-    return out
-
-
-def truncate_after(frames: dict[str, pd.DataFrame], t: pd.Timestamp) -> dict:
-    return {symbol: frame[frame.index <= t] for symbol, frame in frames.items()}
-
-
-def up_to(table: pd.DataFrame, t: pd.Timestamp) -> pd.DataFrame:
-    return table[table.index.get_level_values("time") <= t]
-
-
-def non_causal_columns(compute: Compute, frames: dict[str, pd.DataFrame], cutoffs: list[pd.Timestamp]) -> dict:
-    """{(cut-off, how the future was changed): columns whose rows ≤ t changed}; empty when causal."""
-    rng = np.random.default_rng(0)
-    original = compute(frames)
-    found = {}
-    for t in cutoffs:
-        before = up_to(original, t)
-        assert len(before), t
-        for how, changed in (("perturbed", perturb_after(frames, t, rng)), ("truncated", truncate_after(frames, t))):
-            after = compute(changed)
-            assert after.index.max()[0] <= t if how == "truncated" else len(after) == len(original)
-            now = up_to(after, t)
-            assert now.index.equals(before.index), (t, how)  # the same (time, symbol) rows
-            assert list(now.columns) == list(before.columns)
-            bad = [
-                c for c in before.columns
-                if not np.array_equal(before[c].to_numpy(), now[c].to_numpy(), equal_nan=True)
-            ]
-            if bad:
-                found[(t.isoformat(), how)] = bad
-    return found
 
 
 def cutoff_times(frames: dict[str, pd.DataFrame]) -> list[pd.Timestamp]:

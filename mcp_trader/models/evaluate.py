@@ -41,8 +41,11 @@ def evaluate(data: TrainingData, splits: list[Split], make: Callable[[], Learner
             base[name].append(p)
     test, proba = np.concatenate(rows), np.concatenate(probas)
     y, fwd = data.y[test], data.fwd[test]
-    overall = score(y, proba, fwd)
-    base_scores = {name: score(y, np.concatenate(p), fwd) for name, p in base.items()}
+    overall = _pooled(score(y, proba, fwd), [r.model for r in reports])
+    base_scores = {
+        name: _pooled(score(y, np.concatenate(p), fwd), [r.baselines[name] for r in reports])
+        for name, p in base.items()
+    }
     return Evaluation(
         folds=reports, overall=overall, baselines=base_scores, verdict=verdict(overall, base_scores, len(splits)),
         predictions=_predictions(data, splits, test, proba), last=learner,
@@ -62,6 +65,13 @@ def verdict(model: Metrics, base: dict[str, Metrics], folds: int) -> Verdict:
         f"log loss {model.log_loss:.4f} vs {losses}; macro F1 {model.macro_f1:.3f} vs {f1s}; "
         f"IC {_fmt(model.ic)} vs {ics}; directional hit rate {_fmt(model.hit_rate)}."
     ))
+
+
+def _pooled(metrics: Metrics, folds: list[Metrics]) -> Metrics:
+    """Every fold's rows together, but the IC is the mean of the folds' ICs: ranks are compared within a
+    fold, so a constant forecast (the majority baseline) that shifts between folds earns no IC."""
+    ics = [f.ic for f in folds if f.ic is not None]
+    return metrics.model_copy(update={"ic": float(np.mean(ics)) if ics else None})
 
 
 def _fold_report(data, split: Split, proba, fold_base: dict, fit: dict) -> FoldReport:

@@ -23,7 +23,7 @@ class Metrics(BaseModel):
     per_class: dict[str, ClassScores]
     hit_rate: float | None  # share of BUY/SELL calls whose forward return had the called sign
     directional_calls: int
-    ic: float | None  # Spearman rank correlation of P(BUY) − P(SELL) with the forward return
+    ic: float | None  # Spearman rank correlation of P(BUY) − P(SELL) with the forward return (overall: mean of folds')
 
 
 def score(y: np.ndarray, proba: np.ndarray, fwd: np.ndarray) -> Metrics:

@@ -60,8 +60,9 @@ def walk_forward(
 def final_split(data: TrainingData, embargo: int, val_share: float = 0.2) -> Split:
     """Every labelled row for the model that is kept: training and validation, no test."""
     labeled = data.labeled
-    first, last = int(data.bar[labeled[0]]), int(data.bar[labeled[-1]]) + 1
-    return _split(data, 0, first, last + embargo, last + embargo, embargo, val_share)
+    first = int(data.bar[labeled[0]])
+    stop = int(data.t1[labeled].max()) + 1  # every label is decided before it: no test follows, none is purged
+    return _split(data, 0, first, stop + embargo, stop + embargo, embargo, val_share)
 
 
 def _split(data: TrainingData, number: int, start: int, test_start: int, test_stop: int, embargo: int,
