@@ -29,6 +29,7 @@ Status = Literal["queued", "running", "succeeded", "failed", "cancelled", "inter
 FINISHED = ("succeeded", "failed", "cancelled", "interrupted")
 PERSIST_EVERY_S = 0.5
 MAX_RUNNING = 1  # training saturates the cores; more jobs queue behind it
+CLOSE_WAIT_S = 5.0  # on shutdown, how long live jobs get to stop at their next step
 
 
 class JobRecord(BaseModel):
@@ -77,6 +78,7 @@ class Jobs:
         self.db = db
         self._slots = asyncio.Semaphore(max_running)
         self._live: dict[str, tuple[JobControl, asyncio.Task]] = {}
+        self._started: set[str] = set()  # live jobs that hold a slot
 
     async def recover(self) -> int:
         """Mark jobs whose process is gone as interrupted; returns how many."""
@@ -106,7 +108,7 @@ class Jobs:
         return _record(row)
 
     async def list(self, limit: int = 50) -> list[JobRecord]:
-        rows = await self.db.fetch_all("SELECT * FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?", limit)
+        rows = await self.db.fetch_all("SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?", limit)
         return [_record(r) for r in rows]
 
     async def wait(self, job_id: str, timeout: float, on_progress: OnProgress | None = None) -> JobRecord:
@@ -115,11 +117,12 @@ class Jobs:
         if live is None:
             return await self.get(job_id)
         control, task = live
-        seen = None
+        sent = None
         deadline = asyncio.get_running_loop().time() + timeout
         while not task.done():
-            if on_progress is not None and (control.fraction, control.message) != seen:
-                seen = (control.fraction, control.message)
+            # MCP: the progress value must increase with each notification, so an equal one is not sent
+            if on_progress is not None and (sent is None or control.fraction > sent):
+                sent = control.fraction
                 await on_progress(control.fraction, 1.0, control.message)
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
@@ -134,7 +137,14 @@ class Jobs:
         live = self._live.get(job_id)
         if live is None:
             raise InputError("job_id", f"job {job_id} runs in another server process", "a job of this server")
-        live[0].cancel()
+        control, task = live
+        control.cancel()
+        if job_id not in self._started:  # still waiting for a slot: stop it now rather than when one frees
+            task.cancel()
+            await asyncio.wait({task}, timeout=10)
+            self._live.pop(job_id, None)  # a task cancelled before its first step never ran its own cleanup
+            if not (await self.get(job_id)).finished:
+                await self._finish(job_id, "cancelled", error="cancelled before it started")
         await self.wait(job_id, timeout=10)
         return await self.get(job_id)
 
@@ -144,10 +154,16 @@ class Jobs:
             control.cancel()
         tasks = [task for _, task in self._live.values()]
         if tasks:
-            await asyncio.wait(tasks, timeout=5)
-        for job_id, (_, task) in list(self._live.items()):
+            await asyncio.wait(tasks, timeout=CLOSE_WAIT_S)
+        stuck = list(self._live.items())
+        for _, (_, task) in stuck:
             task.cancel()
-            await self._finish(job_id, "interrupted", error="the server stopped before the job finished")
+        if stuck:  # let them unwind first: their writes and ours share one connection
+            await asyncio.wait([task for _, (_, task) in stuck], timeout=1)
+        self._live.clear()
+        for job_id, _ in stuck:
+            if not (await self.get(job_id)).finished:
+                await self._finish(job_id, "interrupted", error="the server stopped before the job finished")
 
     async def _run(self, job_id: str, control: JobControl, work: Work) -> None:
         try:
@@ -155,12 +171,14 @@ class Jobs:
                 if control.cancelled:
                     await self._finish(job_id, "cancelled", error="cancelled before it started")
                     return
+                self._started.add(job_id)
                 await self._update(job_id, "status = 'running', started_at = ?", now_iso())
                 ticker = asyncio.create_task(self._persist_progress(job_id, control))
                 try:
                     result = await work(control)
                 finally:
-                    ticker.cancel()
+                    ticker.cancel()  # and wait: a write it is in the middle of must end before _finish's begins
+                    await asyncio.wait({ticker})
         except Cancelled:
             await self._finish(job_id, "cancelled", error="cancelled on request", control=control)
         except InputError as error:
@@ -174,6 +192,7 @@ class Jobs:
             await self._finish(job_id, "succeeded", result=result.model_dump(mode="json"), control=control)
         finally:
             self._live.pop(job_id, None)
+            self._started.discard(job_id)
 
     async def _persist_progress(self, job_id: str, control: JobControl) -> None:
         seen = None

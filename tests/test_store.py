@@ -57,11 +57,11 @@ async def test_an_older_home_is_upgraded_by_a_newer_release(tmp_path, monkeypatc
     db = await Database(path).open()
     await db.conn.execute("INSERT INTO collections VALUES ('c1', 'now', '{}', '{}')")
     await db.close()
-    monkeypatch.setattr(db_module, "MIGRATIONS", (*db_module.MIGRATIONS, "CREATE TABLE future_thing (id TEXT PRIMARY KEY)"))
+    monkeypatch.setattr(db_module, "MIGRATIONS", (*db_module.MIGRATIONS, "CREATE TABLE later (id TEXT PRIMARY KEY)"))
     db = await Database(path).open()
     assert await db.schema_version() == len(db_module.MIGRATIONS)
     assert await db.fetch_all("SELECT id FROM collections") == [{"id": "c1"}]
-    assert await db.fetch_all("SELECT * FROM future_thing") == []
+    assert await db.fetch_all("SELECT * FROM later") == []
     await db.close()
 
 

@@ -71,7 +71,6 @@ async def train(home: Home, request: TrainRequest, report: Report = silent) -> M
     finally:
         if staging.exists():
             await asyncio.to_thread(_remove, staging)
-    report(1.0, f"model {model_id} saved")
     return record
 
 

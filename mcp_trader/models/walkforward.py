@@ -45,7 +45,7 @@ def walk_forward(
                          "at least the horizon")
     labeled = data.labeled
     if len(labeled) == 0:
-        raise InputError("days", "no bar has a label in this span", "a longer span (days or start)")
+        raise InputError("days", "no bar has a label in this span", "a longer span (days)")
     first, last = int(data.bar[labeled[0]]), int(data.bar[labeled[-1]]) + 1
     test_start = last - int((last - first) * test_share)
     edges = np.linspace(test_start, last, folds + 1).round().astype(int)
@@ -93,5 +93,5 @@ def _check_size(data: TrainingData, first: int, edges: np.ndarray, embargo: int)
             f"{bars} labelled bars are too few for {folds} walk-forward folds with an embargo of {embargo} bars "
             f"(each test block would have {shortest_test} bars; each needs at least {max(MIN_TEST_BARS, embargo)}, "
             f"and the first training stretch at least {MIN_TRAIN_ROWS} rows)",
-            "a longer span (days or start), fewer folds (n_folds), or a shorter horizon",
+            "a longer span (days), fewer folds, or a shorter horizon",
         )

@@ -1,5 +1,6 @@
 """The server's SQLite state, with numbered migrations so a newer release opens an older home."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -77,6 +78,7 @@ class Database:
     def __init__(self, path: Path):
         self.path = path
         self._conn: aiosqlite.Connection | None = None
+        self._writing = asyncio.Lock()  # one connection: concurrent tasks must not interleave BEGIN … COMMIT
 
     async def open(self) -> "Database":
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,13 +125,14 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        await self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            await self.conn.rollback()
-            raise
-        await self.conn.commit()
+        async with self._writing:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                await self.conn.rollback()
+                raise
+            await self.conn.commit()
 
     async def fetch_all(self, sql: str, *params: Any) -> list[dict[str, Any]]:
         async with self.conn.execute(sql, params) as cursor:
