@@ -48,8 +48,8 @@ async def run_as_job(ctx: Context, kind: str, params: dict[str, Any], work: Work
     jobs = await home_of(ctx).jobs()
     job = await jobs.submit(kind, params, work)
     job = await jobs.wait(job.id, wait_seconds, on_progress=ctx.report_progress)
-    if job.status == "failed" and job.error_field is not None:
-        raise ToolError(job.error)  # bad input found once the work began (e.g. too little data): the call's error
+    if job.status == "failed":
+        raise ToolError(job.error)  # failed within the call (e.g. too little data, found once it began): its error
     return JobView.of(job)
 
 

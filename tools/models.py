@@ -62,7 +62,6 @@ async def train_model(
     market: Market = "perp",
     wait_seconds: WaitSeconds = 45,
 ) -> JobView:
-    from mcp_trader.errors import InputError
     from mcp_trader.models.device import resolve_device  # torch, xgboost & co. load on first call
     from mcp_trader.models.records import TrainingSummary
     from mcp_trader.models.training import TrainRequest, train
@@ -79,14 +78,7 @@ async def train_model(
         resolve_device(request.device)  # no CUDA when cuda was asked: a tool error now, not a failed job later
 
         async def work(control) -> TrainingSummary:
-            try:
-                return TrainingSummary.of(await train(home, request, control.report))
-            except InputError as error:
-                if error.field != "windows":
-                    raise
-                # train_model has no windows parameter: the span (days) is what the caller can change
-                raise InputError("days", error.problem, "more days: the longest feature window must fit in the "
-                                 "span, with room left for training and testing") from error
+            return TrainingSummary.of(await train(home, request, control.report))
 
         return await run_as_job(ctx, "train_model", request.model_dump(mode="json"), work, wait_seconds)
 

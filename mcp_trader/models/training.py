@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from mcp_trader import __version__
 from mcp_trader.data.models import MarketType
+from mcp_trader.errors import InputError
 from mcp_trader.features.dataset import FeatureRequest, FeatureSet, build_feature_set
 from mcp_trader.home import Home
 from mcp_trader.models.base import Kind, Learner, Report, Variant, silent
@@ -55,7 +56,7 @@ class TrainRequest(BaseModel):
 async def train(home: Home, request: TrainRequest, report: Report = silent) -> ModelRecord:
     started = perf_counter()
     device = resolve_device(request.device)
-    fs = await build_feature_set(home, _feature_request(request), progress=_collect_progress(report))
+    fs = await _feature_set(home, request, report)
     labels = LabelSpec(horizon=request.horizon, barrier=request.barrier)
     data = await asyncio.to_thread(training_data, fs, request.variant, labels)
     embargo = request.embargo or request.horizon
@@ -72,6 +73,17 @@ async def train(home: Home, request: TrainRequest, report: Report = silent) -> M
         if staging.exists():
             await asyncio.to_thread(_remove, staging)
     return record
+
+
+async def _feature_set(home: Home, request: TrainRequest, report: Report) -> FeatureSet:
+    try:
+        return await build_feature_set(home, _feature_request(request), progress=_collect_progress(report))
+    except InputError as error:
+        if error.field != "windows" or request.windows is not None:
+            raise
+        # the default windows did not fit: the span is what the caller can change
+        raise InputError("days", error.problem, "more days: the longest feature window (30d by default) must fit "
+                         "in the span, with room left for training and testing") from error
 
 
 def make_learner(request: TrainRequest, device: str) -> Learner:

@@ -1,0 +1,20 @@
+"""Train the Aster-native variant on this machine: the new/thin-asset features too, and barriers widened by
+the venue's round-trip cost.
+
+    python local_training/train_aster_native_model.py --symbols BTC/USDT ETH/USDT --kind xgboost --device auto
+    python -m mcp_trader.local_training.train_aster_native_model ...   (installed)
+
+Arguments: --help, or local_training/cli.py.
+"""
+
+import sys
+from pathlib import Path
+
+try:
+    from mcp_trader.local_training.cli import main
+except ModuleNotFoundError:  # a checkout without the package installed: import it from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from local_training.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(variant="aster_native"))
