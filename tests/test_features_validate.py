@@ -1,6 +1,5 @@
 """The feature validation report, its charts and `mcp-trader features validate`, on the bundled sample."""
 
-import asyncio
 import dataclasses
 import json
 import os
@@ -12,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sample_sets import offline_feature_set
 
-from mcp_trader.config import Settings
 from mcp_trader.errors import InputError
 from mcp_trader.features import charts
-from mcp_trader.features.dataset import FeatureRequest, FeatureSet, build_feature_set
+from mcp_trader.features.dataset import FeatureSet
 from mcp_trader.features.validate import (
     FILES,
     ValidationReport,
@@ -25,7 +24,6 @@ from mcp_trader.features.validate import (
     validation_report,
     write_report,
 )
-from mcp_trader.home import Home
 
 ROOT = Path(__file__).resolve().parents[1]
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT"]
@@ -35,16 +33,8 @@ PNG = b"\x89PNG"
 
 @pytest.fixture(scope="module")
 def fs(tmp_path_factory) -> FeatureSet:
-    async def build() -> FeatureSet:
-        home = Home(Settings(home=tmp_path_factory.mktemp("home"), offline=True))
-        try:
-            return await build_feature_set(home, FeatureRequest(
-                symbols=SYMBOLS, start=datetime(2024, 6, 1, tzinfo=UTC), as_of=datetime(2024, 8, 1, tzinfo=UTC),
-            ))
-        finally:
-            await home.close()
-
-    return asyncio.run(build())
+    return offline_feature_set(tmp_path_factory.mktemp("home"), SYMBOLS, datetime(2024, 6, 1, tzinfo=UTC),
+                               datetime(2024, 8, 1, tzinfo=UTC))
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ planted look-ahead feature is caught, both by the causality check and by the eva
   above the baselines: a leak would show in both places.
 """
 
-import asyncio
 import dataclasses
 from datetime import UTC, datetime
 
@@ -20,14 +19,13 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 from causality import next_bar, non_causal_columns, perturb_after, sample_frames, up_to
+from sample_sets import offline_feature_set
 
-from mcp_trader.config import Settings
 from mcp_trader.features import builder
-from mcp_trader.features.dataset import FeatureRequest, FeatureSet, build_feature_set
+from mcp_trader.features.dataset import FeatureSet
 from mcp_trader.features.indicators import log_returns
 from mcp_trader.features.panel import align
 from mcp_trader.features.spec import make_spec
-from mcp_trader.home import Home
 from mcp_trader.models.base import silent
 from mcp_trader.models.data import LabelSpec, TrainingData, training_data
 from mcp_trader.models.evaluate import Evaluation, evaluate
@@ -56,18 +54,8 @@ def one_xgboost_thread():
 @pytest.fixture(scope="module")
 def fs(tmp_path_factory) -> FeatureSet:
     """Four real assets, 180 days of hourly candles from the bundled sample, through the feature-set builder."""
-
-    async def build() -> FeatureSet:
-        home = Home(Settings(home=tmp_path_factory.mktemp("home"), offline=True))
-        try:
-            return await build_feature_set(home, FeatureRequest(
-                symbols=["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"],
-                start=datetime(2024, 1, 1, tzinfo=UTC), as_of=datetime(2024, 6, 29, tzinfo=UTC),
-            ))
-        finally:
-            await home.close()
-
-    return asyncio.run(build())
+    return offline_feature_set(tmp_path_factory.mktemp("home"), ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"],
+                               datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 6, 29, tzinfo=UTC))
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """The model core on small cases worked out by hand: labels, walk-forward splits, metrics, calibration,
 baselines, the XGBoost learner, and the training data built from a real feature set."""
 
-import asyncio
 import dataclasses
 import itertools
 import math
@@ -12,12 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
+from sample_sets import offline_feature_set
 
-from mcp_trader.config import Settings
 from mcp_trader.errors import Cancelled, InputError
 from mcp_trader.features import liquidity
-from mcp_trader.features.dataset import FeatureRequest, FeatureSet, build_feature_set
-from mcp_trader.home import Home
+from mcp_trader.features.dataset import FeatureSet
 from mcp_trader.models import baselines
 from mcp_trader.models.base import BUY, CLASSES, HOLD, SELL
 from mcp_trader.models.calibration import fit_temperature, log_loss, softmax
@@ -549,16 +547,8 @@ TD_HORIZON = 12
 
 @pytest.fixture(scope="module")
 def fs(tmp_path_factory) -> FeatureSet:
-    async def build() -> FeatureSet:
-        home = Home(Settings(home=tmp_path_factory.mktemp("home"), offline=True))
-        try:
-            return await build_feature_set(home, FeatureRequest(
-                symbols=SYMBOLS, start=datetime(2024, 3, 1, tzinfo=UTC), as_of=datetime(2024, 5, 30, tzinfo=UTC),
-            ))
-        finally:
-            await home.close()
-
-    return asyncio.run(build())
+    return offline_feature_set(tmp_path_factory.mktemp("home"), SYMBOLS, datetime(2024, 3, 1, tzinfo=UTC),
+                               datetime(2024, 5, 30, tzinfo=UTC))
 
 
 @pytest.fixture(scope="module")
