@@ -13,18 +13,14 @@ from mcp_trader.home import Home
 def register(server: MCPServer, home: Home) -> None:
     @server.resource(
         "trader://models", name="models", title="Trained models", mime_type="application/json",
-        description="Every trained model, newest first: id, kind, variant, timeframe, symbols, verdict.",
+        description="Every trained model, newest first: id, kind, variant, symbols, horizon, verdict, log loss, IC.",
     )
     async def list_models() -> str:
+        from mcp_trader.models.listing import ModelListing
         from mcp_trader.models.registry import ModelRegistry
 
         records = await ModelRegistry(home.settings.models_dir, await home.db()).records()
-        rows = [
-            {"model_id": r.id, "created_at": r.created_at, "kind": r.kind, "variant": r.variant,
-             "timeframe": r.timeframe, "symbols": r.symbols, "beats_baselines": r.verdict.beats_baselines,
-             "synthetic": r.synthetic, "uri": f"trader://models/{r.id}"}
-            for r in records
-        ]
+        rows = [ModelListing.of(r).model_dump() for r in records]
         return json.dumps({"models": rows}, indent=1)
 
     @server.resource(

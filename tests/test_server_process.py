@@ -126,3 +126,11 @@ def test_wheel_ships_tools_and_resources_inside_the_package(tmp_path):
     for needed in ("mcp_trader/server.py", "mcp_trader/demo.py", "mcp_trader/tools/data.py",
                    "mcp_trader/resources/datasets.py", "mcp_trader/data/sample/BTC_USDT-1h.csv.gz"):
         assert needed in names
+
+
+def test_building_the_server_loads_no_heavy_library():
+    """Fast start: torch, xgboost, pandas and numpy load on a tool's first call, never when the server starts."""
+    code = ("import sys; from mcp_trader.server import build_server; build_server(); "
+            "print(sorted(m for m in ('torch', 'xgboost', 'pandas', 'numpy', 'numba', 'talib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -5,8 +5,9 @@ from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from mcp_trader.models.listing import ModelListing
 from mcp_trader.models.params import LSTMParams, XGBParams
 from mcp_trader.tools.context import home_of, tool_errors
 from mcp_trader.tools.data import Market, Sources, Timeframe
@@ -83,36 +84,12 @@ async def train_model(
         return await run_as_job(ctx, "train_model", request.model_dump(mode="json"), work, wait_seconds)
 
 
-class ModelListing(BaseModel):
-    model_id: str
-    created_at: str
-    kind: str
-    variant: str
-    timeframe: str
-    symbols: list[str]
-    horizon: int
-    synthetic: bool
-    beats_baselines: bool
-    log_loss: float
-    ic: float | None
-    trained_until: str | None
-    uri: str
-
-
 async def list_models(ctx: Context) -> list[ModelListing]:
-    from mcp_trader.models.registry import ModelRegistry
+    from mcp_trader.models.registry import ModelRegistry  # pandas & co. load on first call
 
     home = home_of(ctx)
     records = await ModelRegistry(home.settings.models_dir, await home.db()).records()
-    return [
-        ModelListing(
-            model_id=r.id, created_at=r.created_at, kind=r.kind, variant=r.variant, timeframe=r.timeframe,
-            symbols=r.symbols, horizon=r.labels.horizon, synthetic=r.synthetic,
-            beats_baselines=r.verdict.beats_baselines, log_loss=r.overall.log_loss, ic=r.overall.ic,
-            trained_until=r.trained_until, uri=f"trader://models/{r.id}",
-        )
-        for r in records
-    ]
+    return [ModelListing.of(r) for r in records]
 
 
 def _check_embargo(request) -> None:

@@ -122,3 +122,4 @@ class TrainingSummary(BaseModel):
             resources={"report": uri, "importances": f"{uri}/feature-importances.json",
                        "importances_chart": f"{uri}/feature-importances.png"},
         )
+
