@@ -73,7 +73,7 @@ def _cuda() -> bool:
 ])
 def test_bad_input_names_the_field_and_exits_2(tmp_path, args, field):
     if "cuda" in args and _cuda():
-        pytest.skip("this machine has CUDA")
+        pytest.skip("the case is device=cuda on a machine without CUDA, and this machine has CUDA")
     done = run(CONFLUENCE, tmp_path, "--offline", *args)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""

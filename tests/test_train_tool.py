@@ -336,7 +336,7 @@ BAD_INPUT = [
 @pytest.mark.parametrize(("args", "field", "words"), BAD_INPUT)
 async def test_bad_input_is_a_tool_error_naming_the_field(mcp: Client, args: dict, field: str, words: list[str]):
     if args.get("device") == "cuda" and has_cuda():  # checked here: importing torch at collection is slow
-        pytest.skip("this machine has CUDA")
+        pytest.skip("the case is device=cuda on a machine without CUDA, and this machine has CUDA")
     text = await error_of(mcp, "train_model", {**BASE, **RUNS["xgboost"], **args})
     assert field in text, text
     for word in words:
