@@ -44,5 +44,9 @@ class Settings(BaseSettings):
         return self.home_dir / "models"
 
     @property
+    def backtests_dir(self) -> Path:
+        return self.home_dir / "backtests"
+
+    @property
     def db_path(self) -> Path:
         return self.home_dir / "state.sqlite"

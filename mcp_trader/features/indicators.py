@@ -82,3 +82,12 @@ def _talib_run(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> tuple[np
             talib.RSI(close, RSI_PERIOD), macd / close, signal / close, hist / close, pctb, band / middle,
             talib.NATR(high, low, close, ATR_PERIOD),
         )
+
+
+def atr(panel: Panel, period: int = ATR_PERIOD) -> np.ndarray:
+    """TA-Lib's ATR on each gap-free run of candles, in price units, NaN during each run's warm-up."""
+    out = np.full(panel.shape, np.nan)
+    for j in range(panel.shape[1]):
+        for a, b in segments(panel.present[:, j]):
+            out[a:b, j] = talib.ATR(panel.high[a:b, j], panel.low[a:b, j], panel.close[a:b, j], period)
+    return out

@@ -100,6 +100,21 @@ def make_learner(request: TrainRequest, device: str) -> Learner:
     return EnsembleLearner(request.xgboost, request.lstm, device)
 
 
+def load_learner(kind: str, folder: Path, device: str) -> Learner:
+    """A kept model from its registry folder."""
+    if kind == "xgboost":
+        from mcp_trader.models.xgb import XGBoostLearner
+
+        return XGBoostLearner.load(folder, device)
+    if kind == "lstm":
+        from mcp_trader.models.lstm import LSTMLearner
+
+        return LSTMLearner.load(folder, device)
+    from mcp_trader.models.ensemble import EnsembleLearner
+
+    return EnsembleLearner.load(folder, device)
+
+
 def _fit(request, fs: FeatureSet, data: TrainingData, splits, device, embargo, staging: Path, model_id, report,
          started) -> ModelRecord:
     evaluation = evaluate(data, splits, lambda: make_learner(request, device), _scaled(report, 0.05, 0.85))

@@ -71,6 +71,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX jobs_by_status ON jobs (status);
     """,
+    """
+    CREATE TABLE backtests (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        model_id TEXT,
+        record TEXT NOT NULL
+    );
+    """,
 )
 
 

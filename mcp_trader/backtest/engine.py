@@ -1,0 +1,271 @@
+"""The multi-asset event loop, compiled with numba: one pass over bars, a few assets per bar.
+
+Per bar t, in this order:
+1. funding: positions held at t's open pay (long, positive rate) or receive the rate settled in the bar,
+   on the notional at the open;
+2. orders decided at the previous close fill at t's open: exits first, then entries (a market order:
+   open ± slippage and impact, taker fee). An entry whose asset has no candle at t is dropped; an exit
+   waits for the asset's next candle;
+3. stops and take-profits are checked against t's high/low, positions filled at this open included.
+   If the bar reaches both, the stop is taken (their order inside the bar is unknown: assume the worse).
+   A stop is a market order at its level, or at the open when the bar gapped through it, minus slippage
+   and impact, at the taker fee; a take-profit is a resting limit order: its level (or the better open),
+   no slippage, the maker fee;
+4. at t's close, positions are marked at the close, equity = cash + Σ quantity × price;
+5. decisions at t's close from the signal of bar t: exit on an opposite signal or the holding limit,
+   then entries by signal strength while positions stay under the limit. Size: risk × equity divided by
+   the stop distance (stop_atr × ATR at t), cut so that gross notional stays within max_leverage × equity.
+Open positions are closed at the last bar's close (reason "end"). Everything a decision at t uses is
+known at t's close; fills use t+1's open only as a market order would.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from mcp_trader.backtest.params import Costs, Risk
+
+SIGNAL, STOP, TAKE_PROFIT, TIME, END, RUIN = 0, 1, 2, 3, 4, 5
+EXIT_REASONS = ("signal", "stop", "take_profit", "time", "end", "ruin")
+TRADE_FIELDS = (
+    "asset", "side", "quantity", "decision_bar", "entry_bar", "entry_price", "exit_decision_bar", "exit_bar",
+    "exit_price", "fees", "slippage", "funding", "pnl", "exit_reason", "stop_price", "take_profit_price",
+    "strength", "entry_reference", "exit_reference",
+)
+_F = {name: i for i, name in enumerate(TRADE_FIELDS)}
+A, SIDE, QTY, DEC, EBAR, EPX, XDEC, XBAR, XPX, FEES, SLIP, FUND, PNL, WHY, SL, TP, STR, EREF, XREF = range(
+    len(TRADE_FIELDS))
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """Per bar: equity, cash, gross notional, open positions; per bar and asset: signed quantity held at the
+    close; one row per trade (columns TRADE_FIELDS)."""
+
+    equity: np.ndarray
+    cash: np.ndarray
+    gross: np.ndarray
+    open_positions: np.ndarray
+    positions: np.ndarray
+    trades: np.ndarray
+
+    def trade(self, name: str) -> np.ndarray:
+        return self.trades[:, _F[name]]
+
+
+def simulate(
+    open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray,
+    signal: np.ndarray, strength: np.ndarray, atr: np.ndarray, funding: np.ndarray,
+    capital: float, risk: Risk, costs: Costs, max_hold_bars: int = 0,
+) -> Simulation:
+    """Arrays of shape (bars, assets), NaN where an asset has no candle; `signal` −1 / 0 / +1 at each close,
+    `strength` ranks simultaneous entries, `atr` is known at each close, `funding` is the rate settled in each bar."""
+    f64 = [np.ascontiguousarray(a, dtype=np.float64) for a in (open_, high, low, close, volume, strength, atr)]
+    rates = np.ascontiguousarray(np.nan_to_num(funding, nan=0.0) if costs.funding else np.zeros_like(close))
+    out = _run(
+        *f64[:5], np.ascontiguousarray(signal, dtype=np.int8), f64[5], f64[6], rates, float(capital),
+        risk.risk_per_trade, risk.stop_atr, risk.take_profit_atr, risk.max_positions, risk.max_leverage,
+        int(max_hold_bars), risk.allow_short, costs.maker_fee, costs.taker_fee, costs.slippage_bps / 1e4,
+        costs.impact,
+    )
+    return Simulation(*out)
+
+
+@njit(cache=True, nogil=True)
+def _market(reference, direction, size, dollar_volume, volatility, fixed, impact):  # pragma: no cover - compiled
+    """A market order's fill: `direction` +1 buys above the reference, −1 sells below it, by
+    fixed + impact × volatility × √participation (the square-root law)."""
+    participation = min(size * reference / dollar_volume, 1.0) if dollar_volume > 0 else 1.0
+    return reference * (1.0 + direction * (fixed + impact * volatility * np.sqrt(participation)))
+
+
+@njit(cache=True, nogil=True)
+def _grow(trades, n):  # pragma: no cover - compiled
+    if n < trades.shape[0]:
+        return trades
+    bigger = np.full((trades.shape[0] * 2, trades.shape[1]), np.nan)
+    bigger[:n] = trades[:n]
+    return bigger
+
+
+@njit(cache=True, nogil=True)
+def _close(trades, row, bar, price, reference, fee_rate, reason, qty, side):  # pragma: no cover - compiled
+    """Book an exit of a whole position into its trade row; returns the cash it brings in (after the fee)."""
+    fee = qty * price * fee_rate
+    trades[row, XBAR] = bar
+    trades[row, XPX] = price
+    trades[row, XREF] = reference
+    trades[row, FEES] += fee
+    trades[row, SLIP] += qty * abs(price - reference)
+    trades[row, WHY] = reason
+    trades[row, PNL] = side * qty * (price - trades[row, EPX]) - trades[row, FEES] + trades[row, FUND]
+    return side * qty * price - fee
+
+
+@njit(cache=True, nogil=True)
+def _run(
+    open_, high, low, close, volume, signal, strength, atr, funding, capital, risk, stop_atr, tp_atr, max_positions,
+    max_leverage, max_hold, allow_short, maker, taker, fixed_slip, impact,
+):  # pragma: no cover - compiled
+    bars, assets = close.shape
+    equity = np.zeros(bars)
+    cash_out = np.zeros(bars)
+    gross_out = np.zeros(bars)
+    npos_out = np.zeros(bars, np.int32)
+    held = np.zeros((bars, assets))
+    trades = np.full((max(16, 4 * assets), len(TRADE_FIELDS)), np.nan)
+    n_trades = 0
+
+    qty = np.zeros(assets)  # signed
+    row = np.full(assets, -1)  # open trade row per asset
+    stop = np.zeros(assets)
+    target = np.zeros(assets)
+    age = np.zeros(assets, np.int64)
+    last_price = np.full(assets, np.nan)
+    last_dvol = np.zeros(assets)
+    last_vol = np.zeros(assets)  # ATR / close at the last close: the impact model's volatility
+    exit_pending = np.full(assets, -1)  # reason code, -1 none
+    exit_decided = np.zeros(assets, np.int64)
+    entry_side = np.zeros(assets, np.int64)  # pending entry: side, 0 none
+    entry_qty = np.zeros(assets)
+    entry_dist = np.zeros(assets)
+    entry_decided = np.zeros(assets, np.int64)
+    cash = capital
+    halted = False
+
+    for t in range(bars):
+        # 1. funding settled in this bar, on what is held at its open
+        for k in range(assets):
+            if qty[k] != 0.0 and funding[t, k] != 0.0:
+                mark = open_[t, k] if not np.isnan(open_[t, k]) else last_price[k]
+                payment = qty[k] * mark * funding[t, k]
+                cash -= payment
+                trades[row[k], FUND] -= payment
+
+        # 2. fills at the open: exits, then entries
+        for k in range(assets):
+            if np.isnan(open_[t, k]):
+                entry_side[k] = 0
+                continue
+            if exit_pending[k] >= 0 and qty[k] != 0.0:
+                side, size = np.sign(qty[k]), abs(qty[k])
+                price = _market(open_[t, k], -side, size, last_dvol[k], last_vol[k], fixed_slip, impact)
+                cash += _close(trades, row[k], t, price, open_[t, k], taker, exit_pending[k], size, side)
+                trades[row[k], XDEC] = exit_decided[k]
+                qty[k], row[k] = 0.0, -1
+            exit_pending[k] = -1
+        for k in range(assets):
+            if entry_side[k] == 0 or np.isnan(open_[t, k]):
+                continue
+            side, size = entry_side[k], entry_qty[k]
+            price = _market(open_[t, k], side, size, last_dvol[k], last_vol[k], fixed_slip, impact)
+            fee = size * price * taker
+            cash -= side * size * price + fee
+            trades = _grow(trades, n_trades)
+            r = n_trades
+            n_trades += 1
+            trades[r, A], trades[r, SIDE], trades[r, QTY] = k, side, size
+            trades[r, DEC], trades[r, EBAR], trades[r, EPX], trades[r, EREF] = entry_decided[k], t, price, open_[t, k]
+            trades[r, XDEC], trades[r, FEES], trades[r, FUND] = -1, fee, 0.0
+            trades[r, SLIP] = size * abs(price - open_[t, k])
+            stop[k] = price - side * entry_dist[k]
+            target[k] = price + side * entry_dist[k] * tp_atr / stop_atr if tp_atr > 0 else np.nan
+            trades[r, SL], trades[r, TP], trades[r, STR] = stop[k], target[k], strength[entry_decided[k], k]
+            qty[k], row[k], age[k], entry_side[k] = side * size, r, 0, 0
+
+        # 3. stops and take-profits inside the bar
+        for k in range(assets):
+            if qty[k] == 0.0 or np.isnan(open_[t, k]):
+                continue
+            side, size = np.sign(qty[k]), abs(qty[k])
+            stopped = low[t, k] <= stop[k] if side > 0 else high[t, k] >= stop[k]
+            reached = not np.isnan(target[k]) and (high[t, k] >= target[k] if side > 0 else low[t, k] <= target[k])
+            if stopped:
+                level = min(open_[t, k], stop[k]) if side > 0 else max(open_[t, k], stop[k])
+                price = _market(level, -side, size, last_dvol[k], last_vol[k], fixed_slip, impact)
+                cash += _close(trades, row[k], t, price, level, taker, STOP, size, side)
+            elif reached:
+                level = max(open_[t, k], target[k]) if side > 0 else min(open_[t, k], target[k])
+                cash += _close(trades, row[k], t, level, level, maker, TAKE_PROFIT, size, side)
+            else:
+                continue
+            qty[k], row[k] = 0.0, -1
+
+        # 4. mark at the close
+        value, gross, npos = 0.0, 0.0, 0
+        for k in range(assets):
+            if not np.isnan(close[t, k]):
+                last_price[k] = close[t, k]
+                last_dvol[k] = close[t, k] * volume[t, k]
+                if atr[t, k] > 0:
+                    last_vol[k] = atr[t, k] / close[t, k]
+            if qty[k] != 0.0:
+                value += qty[k] * last_price[k]
+                gross += abs(qty[k]) * last_price[k]
+                npos += 1
+        eq = cash + value
+
+        last = t == bars - 1
+        if (eq <= 0.0 or last) and npos > 0:  # ruin or the end: close everything at the close
+            for k in range(assets):
+                if qty[k] != 0.0:
+                    side, size = np.sign(qty[k]), abs(qty[k])
+                    price = _market(last_price[k], -side, size, last_dvol[k], last_vol[k], fixed_slip, impact)
+                    cash += _close(trades, row[k], t, price, last_price[k], taker, END if last else RUIN, size, side)
+                    trades[row[k], XDEC] = t
+                    qty[k], row[k] = 0.0, -1
+            eq, gross, npos = cash, 0.0, 0
+            halted = halted or not last
+        equity[t], cash_out[t], gross_out[t], npos_out[t] = eq, cash, gross, npos
+        held[t] = qty
+        if last or halted:
+            continue
+
+        # 5. decisions at the close
+        staying, committed = 0, 0.0
+        for k in range(assets):
+            if qty[k] == 0.0 or np.isnan(close[t, k]):
+                if qty[k] != 0.0:
+                    staying += 1
+                    committed += abs(qty[k]) * last_price[k]
+                continue
+            age[k] += 1
+            side = np.sign(qty[k])
+            if signal[t, k] == -side:
+                exit_pending[k], exit_decided[k] = SIGNAL, t
+            elif max_hold > 0 and age[k] >= max_hold:
+                exit_pending[k], exit_decided[k] = TIME, t
+            else:
+                staying += 1
+                committed += abs(qty[k]) * last_price[k]
+        if staying >= max_positions:
+            continue
+        candidates = np.zeros(assets, np.int64)
+        score = np.full(assets, -np.inf)
+        n = 0
+        for k in range(assets):
+            s = signal[t, k]
+            if s == 0 or np.isnan(close[t, k]) or not (atr[t, k] > 0) or (s < 0 and not allow_short):
+                continue
+            if qty[k] != 0.0 and (exit_pending[k] < 0 or s != -np.sign(qty[k])):
+                continue  # held, or leaving on time with the signal unchanged: only a reversal re-enters
+            candidates[n] = k
+            score[n] = strength[t, k] if not np.isnan(strength[t, k]) else 0.0
+            n += 1
+        order = np.argsort(-score[:n], kind="mergesort")
+        for i in order:
+            if staying >= max_positions:
+                break
+            k = candidates[i]
+            dist = stop_atr * atr[t, k]
+            size = risk * eq / dist
+            room = max_leverage * eq - committed
+            if size * close[t, k] > room:
+                size = room / close[t, k]
+            if size <= 0.0:
+                continue
+            entry_side[k], entry_qty[k], entry_dist[k], entry_decided[k] = signal[t, k], size, dist, t
+            staying += 1
+            committed += size * close[t, k]
+    return equity, cash_out, gross_out, npos_out, held, trades[:n_trades].copy()

@@ -1,0 +1,312 @@
+"""What a backtest trades on: the candles of its span, ATR, and the signals, from one of three places.
+
+- a model's walk-forward out-of-sample predictions (each test row scored by a model that never saw it),
+  on the very candles the model was evaluated on, read back from the store by dataset id;
+- a kept model applied to bars after `trained_until`, on a feature set built for the span;
+- the rule-based confluence strategy, with no model: BUY/SELL when the confluence score passes a threshold.
+
+Feature sets are built from a warm-up before the traded span, so indicators are settled when it starts.
+"""
+
+import asyncio
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from mcp_trader.backtest import signals as rules
+from mcp_trader.backtest.params import Costs, Risk
+from mcp_trader.backtest.records import DataUsed, SignalSource, Strategy
+from mcp_trader.data.models import MarketType
+from mcp_trader.data.symbols import parse_symbol
+from mcp_trader.data.timeframes import timeframe_ms
+from mcp_trader.errors import InputError
+from mcp_trader.features.dataset import FeatureRequest, FeatureSet, build_feature_set
+from mcp_trader.features.indicators import atr
+from mcp_trader.features.models import FeatureInput
+from mcp_trader.features.panel import Panel, align
+from mcp_trader.features.spec import make_spec, window_ms
+from mcp_trader.home import Home
+from mcp_trader.models.base import CLASSES
+from mcp_trader.models.records import ModelRecord
+from mcp_trader.models.registry import ModelRegistry
+
+DEFAULT_DAYS = 365
+DEFAULT_MAX_HOLD = 24
+MAX_DAYS = 3650
+ATR_WARMUP = pd.Timedelta(days=31)  # candles read before the first prediction: ATR(14) settles on any timeframe
+
+
+class BacktestRequest(BaseModel):
+    strategy: Strategy = "model"
+    model_id: str | None = None
+    signals: SignalSource = "out_of_sample"
+    symbols: list[str] | None = None
+    timeframe: str | None = None  # the model's; 1h for the confluence strategy
+    start: datetime | None = None
+    end: datetime | None = None
+    days: int | None = Field(None, ge=1, le=MAX_DAYS)
+    capital: float = Field(10_000.0, gt=0, le=1e12)
+    min_confidence: float = Field(0.5, ge=0, le=1)
+    threshold: float = Field(0.5, gt=0, le=1)
+    risk: Risk = Risk()
+    costs: Costs = Costs()
+    sources: list[str] | None = None
+    market: MarketType = "perp"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    panel: Panel  # the traded span and assets
+    atr: np.ndarray
+    signal: np.ndarray
+    strength: np.ndarray
+    universe: list[str]
+    described: str
+    rule: dict
+    max_hold_bars: int
+    data: list[DataUsed]
+    feature_set_id: str | None
+    synthetic: bool
+    notes: list[str] = field(default_factory=list)
+
+    def candles_hash(self) -> str:
+        return self.panel.content_hash()
+
+    def signals_hash(self) -> str:
+        digest = hashlib.sha256(np.ascontiguousarray(self.signal).tobytes())
+        digest.update(np.ascontiguousarray(self.strength).tobytes())
+        return digest.hexdigest()
+
+
+async def build_inputs(home: Home, request: BacktestRequest) -> Inputs:
+    check_span(request)
+    if request.strategy == "confluence":
+        return await _confluence(home, request)
+    record = await _model(home, request)
+    if request.signals == "out_of_sample":
+        return await _out_of_sample(home, request, record)
+    return await _after_training(home, request, record)
+
+
+def check_span(request: BacktestRequest) -> None:
+    if request.start is not None and request.end is not None and _utc(request.start) >= _utc(request.end):
+        raise InputError("start", f"{request.start.isoformat()} is not before end ({request.end.isoformat()})",
+                         "a start before the end")
+    if request.start is not None and request.days is not None:
+        raise InputError("days", "give either days or start, not both")
+
+
+async def _confluence(home: Home, request: BacktestRequest) -> Inputs:
+    if request.model_id is not None:
+        raise InputError("model_id", "the confluence strategy uses no model", "leave model_id out, or strategy='model'")
+    if not request.symbols:
+        raise InputError("symbols", "the confluence strategy needs the assets to trade",
+                         "two to 50 symbols, e.g. ['BTC/USDT', 'ETH/USDT', 'SOL/USDT']")
+    spec = make_spec(request.timeframe or "1h")
+    fs = await build_feature_set(home, _feature_request(request, request.symbols, spec.timeframe, None, spec.longest))
+    traded = [parse_symbol(s, request.market, f"symbols[{i}]").unified for i, s in enumerate(request.symbols)]
+    score = _wide(fs, fs.frame["confluence_score"])
+    signal, strength = rules.from_confluence(score, request.threshold)
+    max_hold = _max_hold(request, DEFAULT_MAX_HOLD)
+    rows = _span_rows(fs.panel.index, request, fs.panel.timeframe, fs.panel.index[0])
+    return await _finish(
+        home, fs.panel, traded, rows, signal, strength, fs.record.inputs, fs.id, fs.record.synthetic, fs.notes,
+        f"rule-based confluence: BUY when the confluence score ≥ {request.threshold}, SELL when ≤ "
+        f"−{request.threshold}", {"threshold": request.threshold}, max_hold,
+    )
+
+
+async def _model(home: Home, request: BacktestRequest) -> ModelRecord:
+    if request.model_id is None:
+        raise InputError("model_id", "a model strategy needs a model", "a model id from train_model or list_models, "
+                         "or strategy='confluence' for the rule-based strategy")
+    record = await ModelRegistry(home.settings.models_dir, await home.db()).record(request.model_id)
+    if request.timeframe is not None and request.timeframe != record.timeframe:
+        raise InputError("timeframe", f"model {record.id} trades {record.timeframe} bars", record.timeframe)
+    return record
+
+
+def _traded(request: BacktestRequest, record: ModelRecord) -> list[str]:
+    market = _market(record)
+    if not request.symbols:
+        return list(record.symbols)
+    traded = []
+    for i, text in enumerate(request.symbols):
+        symbol = parse_symbol(text, market, f"symbols[{i}]").unified
+        if symbol not in record.symbols:
+            raise InputError(f"symbols[{i}]", f"model {record.id} was not trained on {symbol}",
+                             ", ".join(record.symbols))
+        traded.append(symbol)
+    return traded
+
+
+async def _out_of_sample(home: Home, request: BacktestRequest, record: ModelRecord) -> Inputs:
+    traded = _traded(request, record)
+    registry = ModelRegistry(home.settings.models_dir, await home.db())
+    predictions = await asyncio.to_thread(pd.read_parquet, registry.folder(record.id) / "oos_predictions.parquet")
+    step = pd.Timedelta(milliseconds=timeframe_ms(record.timeframe))
+    first, last = predictions["time"].min(), predictions["time"].max()
+    panel = await _stored_panel(home, record.inputs, record.timeframe, first - ATR_WARMUP, last + step)
+    notes = []
+    if (request.end is not None and _utc(request.end) < first) or (request.start is not None and _utc(
+            request.start) > last):
+        raise InputError("start" if request.start is not None else "end",
+                         f"the model's out-of-sample predictions cover {first.isoformat()} to {last.isoformat()}",
+                         "a span that overlaps them, or signals='after_training' for later bars")
+    proba = np.full((len(panel.index), len(panel.symbols), len(CLASSES)), np.nan)
+    bar = panel.index.get_indexer(predictions["time"])
+    asset = pd.Index(panel.symbols).get_indexer(predictions["symbol"])
+    keep = (bar >= 0) & (asset >= 0)
+    columns = [f"p_{c.lower()}" for c in CLASSES]
+    proba[bar[keep], asset[keep]] = predictions[columns].to_numpy()[keep]
+    signal, strength = rules.from_probabilities(proba, request.min_confidence)
+    rows = _span_rows(panel.index, request, record.timeframe, first, last)
+    return await _finish(
+        home, panel, traded, rows, signal, strength, record.inputs, record.feature_set_id, record.synthetic, notes,
+        f"model {record.id} ({record.kind}, {record.variant}): walk-forward out-of-sample predictions, BUY/SELL when "
+        f"the most likely class has probability ≥ {request.min_confidence}",
+        {"min_confidence": request.min_confidence}, _max_hold(request, record.labels.horizon),
+    )
+
+
+async def _after_training(home: Home, request: BacktestRequest, record: ModelRecord) -> Inputs:
+    from mcp_trader.models.data import training_data
+    from mcp_trader.models.device import resolve_device
+    from mcp_trader.models.training import load_learner
+    from mcp_trader.store.features import FeatureStore
+
+    traded = _traded(request, record)
+    trained_until = pd.Timestamp(record.trained_until)
+    step = pd.Timedelta(milliseconds=timeframe_ms(record.timeframe))
+    if request.start is not None and _utc(request.start) <= trained_until:
+        raise InputError("start", f"model {record.id} saw labels up to {trained_until.isoformat()}",
+                         "a start after that, or signals='out_of_sample' for the walk-forward predictions")
+    stored = await FeatureStore(home.settings.features_dir, await home.db()).record(record.feature_set_id)
+    market = _market(record)
+    spec = make_spec(record.timeframe, list(stored.windows))
+    fs = await build_feature_set(home, _feature_request(
+        request.model_copy(update={"market": market}), record.symbols, record.timeframe, list(stored.windows),
+        spec.longest,
+    ))
+    data = await asyncio.to_thread(training_data, fs, record.variant, record.labels)
+    if list(data.features) != record.features:
+        raise InputError("model_id", f"model {record.id} was trained on other feature columns than this release "
+                         "computes", "a model trained with this release")
+    after = np.flatnonzero(data.times[data.bar] > trained_until)
+    if len(after) == 0:
+        raise InputError("end", f"no bars after the model's training data (it saw labels up to "
+                         f"{trained_until.isoformat()}); the data ends {fs.panel.index[-1].isoformat()}",
+                         "an end later than trained_until, or signals='out_of_sample'")
+    learner = load_learner(record.kind, ModelRegistry(home.settings.models_dir, await home.db()).folder(record.id),
+                           resolve_device("auto"))
+    probabilities = await asyncio.to_thread(learner.predict_proba, data, after)
+    proba = np.full((len(fs.panel.index), len(fs.panel.symbols), len(CLASSES)), np.nan)
+    proba[data.bar[after], data.asset[after]] = probabilities
+    signal, strength = rules.from_probabilities(proba, request.min_confidence)
+    rows = _span_rows(fs.panel.index, request, record.timeframe, trained_until + step)
+    return await _finish(
+        home, fs.panel, traded, rows, signal, strength, fs.record.inputs, fs.id, fs.record.synthetic, fs.notes,
+        f"model {record.id} ({record.kind}, {record.variant}) on bars after its training data "
+        f"({trained_until.isoformat()}), BUY/SELL when the most likely class has probability ≥ "
+        f"{request.min_confidence}", {"min_confidence": request.min_confidence},
+        _max_hold(request, record.labels.horizon),
+    )
+
+
+async def _finish(home, panel: Panel, traded, rows: np.ndarray, signal, strength, inputs: list[FeatureInput],
+                  feature_set_id, synthetic: bool, notes: list[str], described: str, rule: dict,
+                  max_hold: int) -> Inputs:
+    if len(rows) < 2:
+        raise InputError("start", f"the span holds {len(rows)} bar(s) to trade", "a span of at least two bars")
+    columns = [panel.column(s) for s in traded]
+    ranges = np.ix_(rows, columns)
+    full_atr = atr(panel)
+    sliced = Panel(
+        symbols=tuple(traded), timeframe=panel.timeframe, index=panel.index[rows],
+        **{name: getattr(panel, name)[ranges] for name in ("open", "high", "low", "close", "volume")},
+    )
+    used = await _data_used(home, [i for i in inputs if i.symbol in traded])
+    if synthetic:
+        notes = [*notes, "SYNTHETIC data: these results say nothing about real markets"]
+    return Inputs(
+        panel=sliced, atr=full_atr[ranges], signal=signal[ranges], strength=strength[ranges],
+        universe=list(panel.symbols), described=described, rule=rule, max_hold_bars=max_hold, data=used,
+        feature_set_id=feature_set_id, synthetic=synthetic, notes=notes,
+    )
+
+
+async def _data_used(home: Home, inputs: list[FeatureInput]) -> list[DataUsed]:
+    catalog = await home.catalog()
+    used = []
+    for i in inputs:
+        stored = await catalog.find_dataset(i.dataset_id)
+        used.append(DataUsed(dataset_id=i.dataset_id, symbol=i.symbol, source=i.source, synthetic=i.synthetic,
+                             content_hash=stored.content_hash if stored else "missing"))
+    return used
+
+
+async def _stored_panel(home: Home, inputs: list[FeatureInput], timeframe: str, start: pd.Timestamp,
+                        end: pd.Timestamp) -> Panel:
+    """The candles a model was built from, read back from the store by dataset id."""
+    catalog = await home.catalog()
+    frames = {}
+    for i in inputs:
+        stored = await catalog.dataset(i.dataset_id)
+        frames[i.symbol] = await asyncio.to_thread(home.candles.read, Path(stored.path), start, end)
+    return align(dict(sorted(frames.items())), timeframe)
+
+
+def _feature_request(request: BacktestRequest, symbols: list[str], timeframe: str, windows: list[str] | None,
+                     longest: str) -> FeatureRequest:
+    warm = timedelta(milliseconds=2 * window_ms(longest))
+    days = request.days or DEFAULT_DAYS
+    base = {"symbols": symbols, "timeframe": timeframe, "windows": windows, "sources": request.sources,
+            "market": request.market}
+    if request.start is not None:
+        return FeatureRequest(**base, start=_utc(request.start) - warm, as_of=request.end)
+    if request.end is not None:
+        return FeatureRequest(**base, start=_utc(request.end) - timedelta(days=days) - warm, as_of=request.end)
+    return FeatureRequest(**base, days=min(MAX_DAYS, days + warm.days + 1))
+
+
+def _span_rows(index: pd.DatetimeIndex, request: BacktestRequest, timeframe: str, first: pd.Timestamp,
+               last: pd.Timestamp | None = None) -> np.ndarray:
+    """Bars to trade: within [start, end] (default: the last `days` before the end) and [first, last]."""
+    end = min(_utc(request.end), index[-1]) if request.end is not None else index[-1]
+    if last is not None:
+        end = min(end, last)
+    step = pd.Timedelta(milliseconds=timeframe_ms(timeframe))
+    if request.start is not None:
+        start = _utc(request.start)
+    elif request.days is not None or request.strategy == "confluence" or request.signals == "after_training":
+        start = end + step - pd.Timedelta(days=request.days or DEFAULT_DAYS)
+    else:
+        start = first
+    start = max(start, first)
+    return np.flatnonzero((index >= start) & (index <= end))
+
+
+def _market(record: ModelRecord) -> MarketType:
+    return "perp" if ":" in record.symbols[0] else "spot"
+
+
+def _max_hold(request: BacktestRequest, default: int) -> int:
+    return default if request.risk.max_hold_bars is None else request.risk.max_hold_bars
+
+
+def _wide(fs: FeatureSet, column: pd.Series) -> np.ndarray:
+    times = column.index.get_level_values("time")
+    symbols = column.index.get_level_values("symbol")
+    out = np.full(fs.panel.shape, np.nan)
+    out[fs.panel.index.get_indexer(times), pd.Index(fs.panel.symbols).get_indexer(symbols)] = column.to_numpy()
+    return out
+
+
+def _utc(value: datetime) -> pd.Timestamp:
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return pd.Timestamp(value)

@@ -1,0 +1,35 @@
+"""The backtest's settings: costs, risk and sizing, each with its default and its unit."""
+
+from pydantic import BaseModel, Field
+
+ASTER_MAKER_FEE = 0.0001  # Aster perpetuals, per side
+ASTER_TAKER_FEE = 0.00035
+
+
+class Costs(BaseModel, frozen=True):
+    """What a fill costs. Market orders (entries, signal and time exits, stops) pay the taker fee and slip;
+    take-profits rest as limit orders, pay the maker fee and fill at their price."""
+
+    maker_fee: float = Field(ASTER_MAKER_FEE, ge=0, lt=0.05, description="Fraction of notional, e.g. 0.0001 = 0.01 %.")
+    taker_fee: float = Field(ASTER_TAKER_FEE, ge=0, lt=0.05, description="Fraction of notional.")
+    slippage_bps: float = Field(2.0, ge=0, le=500, description="Fixed slippage of market fills, basis points.")
+    impact: float = Field(
+        0.5, ge=0, le=10,
+        description="Square-root impact: a market fill also moves by impact × (ATR / price) × √(order notional / "
+                    "the last bar's dollar volume), participation capped at 1. 0 turns it off.",
+    )
+    funding: bool = Field(True, description="Apply perpetual funding where its history is known.")
+
+
+class Risk(BaseModel, frozen=True):
+    """Portfolio rules: how many positions, how big, and when they end."""
+
+    risk_per_trade: float = Field(0.01, gt=0, lt=1, description="Equity fraction lost if the stop is hit (0.01 = 1 %).")
+    stop_atr: float = Field(2.0, gt=0, le=50, description="Stop distance in ATR(14) multiples, from the fill price.")
+    take_profit_atr: float = Field(3.0, ge=0, le=100, description="Take-profit distance in ATR multiples; 0 = none.")
+    max_positions: int = Field(5, ge=1, le=50, description="Open positions at once, all assets together.")
+    max_leverage: float = Field(3.0, gt=0, le=20, description="Gross notional at most this multiple of equity.")
+    max_hold_bars: int | None = Field(
+        None, ge=0, le=100_000, description="Exit after this many bars; 0 = never; default the model's horizon (24)."
+    )
+    allow_short: bool = Field(True, description="SELL signals open shorts; when false they only close longs.")

@@ -1,0 +1,122 @@
+"""The contract of a backtest run: what it was built from, with what settings, and how it did."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from mcp_trader.backtest.funding import FundingCoverage
+from mcp_trader.backtest.metrics import CostsPaid, Exposure, Headline, TradeStats
+from mcp_trader.backtest.params import Costs, Risk
+
+Strategy = Literal["model", "confluence"]
+SignalSource = Literal["out_of_sample", "after_training"]
+
+
+class DataUsed(BaseModel):
+    dataset_id: str
+    symbol: str
+    source: str
+    synthetic: bool
+    content_hash: str = Field(description="Of the stored dataset when the run read it.")
+
+
+class BacktestRecord(BaseModel):
+    id: str
+    created_at: str
+    strategy: Strategy
+    model_id: str | None
+    signals: str = Field(description="Where the signals came from, in words.")
+    symbols: list[str] = Field(description="The assets traded.")
+    universe: list[str] = Field(description="The assets the features were computed over.")
+    timeframe: str
+    start: str
+    end: str = Field(description="Open time of the last bar.")
+    bars: int
+    capital: float
+    risk: Risk
+    costs: Costs
+    max_hold_bars: int
+    rule: dict[str, Any] = Field(description="The signal rule's own settings.")
+    synthetic: bool
+    data: list[DataUsed]
+    feature_set_id: str | None
+    candles_hash: str = Field(description="sha256 of the traded candles (the arrays the engine saw).")
+    signals_hash: str = Field(description="sha256 of the signal and strength arrays.")
+    funding_source: str
+    funding: list[FundingCoverage]
+    metrics: Headline
+    trades: TradeStats
+    costs_paid: CostsPaid
+    exposure: Exposure
+    buy_and_hold: Headline
+    beats_buy_and_hold: bool
+    monthly_returns: list[dict[str, Any]]
+    summary: str
+    notes: list[str]
+    seconds: float
+    versions: dict[str, str]
+    artifacts: list[str]
+
+
+class BacktestListing(BaseModel):
+    run_id: str
+    created_at: str
+    strategy: Strategy
+    model_id: str | None
+    symbols: list[str]
+    timeframe: str
+    start: str
+    end: str
+    synthetic: bool
+    total_return: float
+    sharpe: float | None
+    max_drawdown: float
+    trades: int
+    buy_and_hold_return: float
+    uri: str
+
+    @classmethod
+    def of(cls, r: BacktestRecord) -> "BacktestListing":
+        return cls(
+            run_id=r.id, created_at=r.created_at, strategy=r.strategy, model_id=r.model_id, symbols=r.symbols,
+            timeframe=r.timeframe, start=r.start, end=r.end, synthetic=r.synthetic,
+            total_return=r.metrics.total_return, sharpe=r.metrics.sharpe, max_drawdown=r.metrics.max_drawdown,
+            trades=r.trades.trades, buy_and_hold_return=r.buy_and_hold.total_return, uri=f"trader://backtests/{r.id}",
+        )
+
+
+class BacktestSummary(BaseModel):
+    """What run_backtest answers; the full record (monthly returns, provenance) is a resource."""
+
+    run_id: str
+    strategy: Strategy
+    model_id: str | None
+    signals: str
+    symbols: list[str]
+    timeframe: str
+    start: str
+    end: str
+    bars: int
+    synthetic: bool
+    metrics: Headline
+    buy_and_hold: Headline
+    beats_buy_and_hold: bool
+    trades: TradeStats
+    costs_paid: CostsPaid
+    exposure: Exposure
+    funding: list[FundingCoverage]
+    summary: str
+    notes: list[str]
+    resources: dict[str, str]
+
+    @classmethod
+    def of(cls, r: BacktestRecord) -> "BacktestSummary":
+        uri = f"trader://backtests/{r.id}"
+        return cls(
+            run_id=r.id, strategy=r.strategy, model_id=r.model_id, signals=r.signals, symbols=r.symbols,
+            timeframe=r.timeframe, start=r.start, end=r.end, bars=r.bars, synthetic=r.synthetic, metrics=r.metrics,
+            buy_and_hold=r.buy_and_hold, beats_buy_and_hold=r.beats_buy_and_hold, trades=r.trades,
+            costs_paid=r.costs_paid, exposure=r.exposure, funding=r.funding, summary=r.summary, notes=r.notes,
+            resources={"record": uri, "equity": f"{uri}/equity", "equity_chart": f"{uri}/equity.png",
+                       "trades": f"{uri}/trades"},
+        )

@@ -1,0 +1,187 @@
+"""run_backtest's core: inputs → the engine → metrics and the buy-and-hold baseline → artifacts → the store."""
+
+import asyncio
+import json
+import platform
+import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from time import perf_counter
+
+import numpy as np
+import pandas as pd
+
+from mcp_trader import __version__
+from mcp_trader.backtest import metrics
+from mcp_trader.backtest.baseline import buy_and_hold
+from mcp_trader.backtest.charts import equity_chart
+from mcp_trader.backtest.engine import EXIT_REASONS, Simulation, simulate
+from mcp_trader.backtest.funding import SOURCE, FundingCoverage, funding_grid
+from mcp_trader.backtest.inputs import BacktestRequest, Inputs, build_inputs
+from mcp_trader.backtest.records import BacktestRecord
+from mcp_trader.backtest.store import RunStore
+from mcp_trader.home import Home
+from mcp_trader.models.base import Report, silent
+from mcp_trader.store.catalog import now_iso
+from mcp_trader.store.files import write_atomically
+
+
+@dataclass(frozen=True)
+class Outcome:
+    simulation: Simulation
+    funding: np.ndarray
+    coverage: list[FundingCoverage]
+    baseline: np.ndarray
+
+
+async def run_backtest(home: Home, request: BacktestRequest, report: Report = silent) -> BacktestRecord:
+    started = perf_counter()
+    report(0.0, "loading candles and signals")
+    inputs = await build_inputs(home, request)
+    report(0.6, f"simulating {inputs.panel.shape[0]} bars × {inputs.panel.shape[1]} assets")
+    store = RunStore(home.settings.backtests_dir, await home.db())
+    run_id = f"bt-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    staging = store.staging(run_id)
+    try:
+        record = await asyncio.to_thread(_run, request, inputs, run_id, staging, report, started)
+        await store.publish(record, staging)
+    finally:
+        if staging.exists():
+            await asyncio.to_thread(shutil.rmtree, staging, True)
+    report(1.0, "done")
+    return record
+
+
+def execute(inputs: Inputs, request: BacktestRequest) -> Outcome:
+    """The engine and the baseline on the inputs, with funding where it is known."""
+    panel = inputs.panel
+    rates, coverage = funding_grid(list(panel.symbols), panel.index, panel.timeframe)
+    simulation = simulate(
+        panel.open, panel.high, panel.low, panel.close, panel.volume, inputs.signal, inputs.strength, inputs.atr,
+        rates, request.capital, request.risk, request.costs, inputs.max_hold_bars,
+    )
+    baseline = buy_and_hold(panel.open, panel.close, rates, request.capital, request.costs)
+    return Outcome(simulation, rates, coverage, baseline)
+
+
+def _run(request: BacktestRequest, inputs: Inputs, run_id: str, staging: Path, report: Report,
+         started: float) -> BacktestRecord:
+    outcome = execute(inputs, request)
+    panel, sim, coverage = inputs.panel, outcome.simulation, outcome.coverage
+    report(0.8, "metrics and charts")
+    tf, capital = panel.timeframe, request.capital
+    headline = metrics.headline(sim.equity, capital, tf)
+    baseline = metrics.headline(outcome.baseline, capital, tf)
+    trades = trade_table(inputs, sim)
+    record = BacktestRecord(
+        id=run_id, created_at=now_iso(), strategy=request.strategy, model_id=request.model_id,
+        signals=inputs.described, symbols=list(panel.symbols), universe=inputs.universe, timeframe=tf,
+        start=panel.index[0].isoformat(), end=panel.index[-1].isoformat(), bars=len(panel.index), capital=capital,
+        risk=request.risk, costs=request.costs, max_hold_bars=inputs.max_hold_bars, rule=inputs.rule,
+        synthetic=inputs.synthetic, data=inputs.data, feature_set_id=inputs.feature_set_id,
+        candles_hash=inputs.candles_hash(), signals_hash=inputs.signals_hash(), funding_source=SOURCE,
+        funding=coverage if request.costs.funding else [c.model_copy(update={"applied": False, "note": "funding "
+                                                         "turned off"}) for c in coverage],
+        metrics=headline,
+        trades=metrics.trade_stats(trades["pnl"].to_numpy(), trades["bars_held"].to_numpy(),
+                                   trades["exit_reason"].tolist(), sim.trade("side")),
+        costs_paid=metrics.CostsPaid(fees=float(trades["fees"].sum()), slippage=float(trades["slippage"].sum()),
+                                     funding=float(-trades["funding"].sum())),
+        exposure=_exposure(sim, trades, capital, tf), buy_and_hold=baseline,
+        beats_buy_and_hold=headline.total_return > baseline.total_return,
+        monthly_returns=metrics.monthly_returns(sim.equity, panel.index, capital),
+        summary=_summary(inputs, headline, baseline, len(trades)), notes=_notes(inputs, coverage, request),
+        seconds=round(perf_counter() - started, 3), versions=_versions(),
+        artifacts=["equity.json", "equity.png", "trades.csv", "run.json"],
+    )
+    _write_artifacts(staging, record, panel.index, sim, outcome.baseline, trades)
+    return record
+
+
+def trade_table(inputs: Inputs, sim: Simulation) -> pd.DataFrame:
+    """One row per trade with times, prices and what it cost; bar numbers index the traded span."""
+    index, symbols = inputs.panel.index, np.asarray(inputs.panel.symbols)
+
+    def when(name: str) -> pd.Series:
+        bars = sim.trade(name)
+        return pd.Series([index[int(b)].isoformat() if b >= 0 else None for b in bars], dtype=object)
+
+    entry, exit_ = sim.trade("entry_price"), sim.trade("exit_price")
+    side, qty = sim.trade("side"), sim.trade("quantity")
+    return pd.DataFrame({
+        "symbol": symbols[sim.trade("asset").astype(int)] if len(sim.trades) else [],
+        "side": np.where(side > 0, "long", "short"), "quantity": qty,
+        "decision_time": when("decision_bar"), "entry_time": when("entry_bar"), "entry_price": entry,
+        "exit_decision_time": when("exit_decision_bar"), "exit_time": when("exit_bar"), "exit_price": exit_,
+        "exit_reason": [EXIT_REASONS[int(r)] for r in sim.trade("exit_reason")],
+        "bars_held": sim.trade("exit_bar") - sim.trade("entry_bar") + 1,
+        "stop_price": sim.trade("stop_price"), "take_profit_price": sim.trade("take_profit_price"),
+        "fees": sim.trade("fees"), "slippage": sim.trade("slippage"), "funding": sim.trade("funding"),
+        "pnl": sim.trade("pnl"), "return": side * (exit_ / entry - 1.0), "strength": sim.trade("strength"),
+    })
+
+
+def _exposure(sim: Simulation, trades: pd.DataFrame, capital: float, timeframe: str) -> metrics.Exposure:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        leverage = np.where(sim.equity > 0, sim.gross / sim.equity, 0.0)
+    traded = float((trades["quantity"] * (trades["entry_price"] + trades["exit_price"])).sum())
+    years = len(sim.equity) / metrics.bars_per_year(timeframe)
+    mean_equity = float(np.mean(sim.equity)) or capital
+    return metrics.Exposure(
+        time_in_market=float((sim.open_positions > 0).mean()), average_leverage=float(leverage.mean()),
+        max_leverage=float(leverage.max()), max_open_positions=int(sim.open_positions.max()),
+        turnover=traded / mean_equity / years if years > 0 else 0.0,
+    )
+
+
+def _summary(inputs: Inputs, result: metrics.Headline, baseline: metrics.Headline, trades: int) -> str:
+    kind = "SYNTHETIC data" if inputs.synthetic else "market data"
+    verdict = "beats" if result.total_return > baseline.total_return else "does NOT beat"
+    sharpe = "n/a" if result.sharpe is None else f"{result.sharpe:.2f}"
+    base_sharpe = "n/a" if baseline.sharpe is None else f"{baseline.sharpe:.2f}"
+    return (
+        f"{len(inputs.panel.symbols)} assets, {inputs.panel.index[0]:%Y-%m-%d} to {inputs.panel.index[-1]:%Y-%m-%d} "
+        f"({kind}), {trades} trades: total return {result.total_return:+.2%}, Sharpe {sharpe}, max drawdown "
+        f"{result.max_drawdown:.2%}; it {verdict} buy-and-hold of the same assets ({baseline.total_return:+.2%}, "
+        f"Sharpe {base_sharpe}, max drawdown {baseline.max_drawdown:.2%}). Signals: {inputs.described}."
+    )
+
+
+def _notes(inputs: Inputs, coverage, request: BacktestRequest) -> list[str]:
+    notes = list(inputs.notes)
+    if not request.costs.funding:
+        notes.append("funding was not applied (costs.funding is false)")
+    for c in coverage:
+        if request.costs.funding and c.note:
+            notes.append(f"{c.symbol}: {c.note}")
+    return notes
+
+
+def _write_artifacts(folder: Path, record: BacktestRecord, index: pd.DatetimeIndex, sim: Simulation,
+                     baseline: np.ndarray, trades: pd.DataFrame) -> None:
+    drawdown = metrics.drawdowns(sim.equity, record.capital)
+    curve = {
+        "run_id": record.id, "timeframe": record.timeframe, "capital": record.capital,
+        "time": [t.isoformat() for t in index], "equity": _rounded(sim.equity), "cash": _rounded(sim.cash),
+        "drawdown": _rounded(drawdown, 6), "gross_exposure": _rounded(sim.gross),
+        "open_positions": sim.open_positions.tolist(), "buy_and_hold": _rounded(baseline),
+    }
+    write_atomically(folder / "equity.json", lambda tmp: tmp.write_text(json.dumps(curve)))
+    title = f"{record.id}: {record.strategy}, {', '.join(s.split('/')[0] for s in record.symbols)} {record.timeframe}"
+    if record.synthetic:
+        title += " (SYNTHETIC data)"
+    png = equity_chart(index, sim.equity, baseline, drawdown, title)
+    write_atomically(folder / "equity.png", lambda tmp: tmp.write_bytes(png))
+    write_atomically(folder / "trades.csv", lambda tmp: trades.to_csv(tmp, index=False))
+
+
+def _rounded(values: np.ndarray, digits: int = 4) -> list[float]:
+    return np.round(values.astype(np.float64), digits).tolist()
+
+
+def _versions() -> dict[str, str]:
+    packages = ["numpy", "pandas", "numba", "ta-lib"]
+    return {"mcp-trader": __version__, "python": platform.python_version(), **{p: version(p) for p in packages}}
