@@ -3,11 +3,12 @@
 from mcp.server.mcpserver import MCPServer
 
 from mcp_trader.home import Home
-from mcp_trader.resources import datasets, features, jobs, models
+from mcp_trader.resources import backtests, datasets, features, jobs, models
 
 
 def register(server: MCPServer, home: Home) -> None:
     datasets.register(server, home)
     features.register(server, home)
     models.register(server, home)
+    backtests.register(server, home)
     jobs.register(server, home)

@@ -2,11 +2,12 @@
 
 from mcp.server.mcpserver import MCPServer
 
-from mcp_trader.tools import data, features, jobs, models
+from mcp_trader.tools import backtest, data, features, jobs, models
 
 
 def register(server: MCPServer) -> None:
     data.register(server)
     features.register(server)
     models.register(server)
+    backtest.register(server)
     jobs.register(server)

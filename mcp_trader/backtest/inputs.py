@@ -25,7 +25,7 @@ from mcp_trader.data.models import MarketType
 from mcp_trader.data.symbols import parse_symbol
 from mcp_trader.data.timeframes import timeframe_ms
 from mcp_trader.errors import InputError
-from mcp_trader.features.dataset import FeatureRequest, FeatureSet, build_feature_set
+from mcp_trader.features.dataset import FeatureRequest, build_feature_set
 from mcp_trader.features.indicators import atr
 from mcp_trader.features.models import FeatureInput
 from mcp_trader.features.panel import Panel, align
@@ -110,8 +110,7 @@ async def _confluence(home: Home, request: BacktestRequest) -> Inputs:
     spec = make_spec(request.timeframe or "1h")
     fs = await build_feature_set(home, _feature_request(request, request.symbols, spec.timeframe, None, spec.longest))
     traded = [parse_symbol(s, request.market, f"symbols[{i}]").unified for i, s in enumerate(request.symbols)]
-    score = _wide(fs, fs.frame["confluence_score"])
-    signal, strength = rules.from_confluence(score, request.threshold)
+    signal, strength = confluence_signals(fs.panel, fs.frame, request.threshold)
     max_hold = _max_hold(request, DEFAULT_MAX_HOLD)
     rows = _span_rows(fs.panel.index, request, fs.panel.timeframe, fs.panel.index[0])
     return await _finish(
@@ -299,12 +298,13 @@ def _max_hold(request: BacktestRequest, default: int) -> int:
     return default if request.risk.max_hold_bars is None else request.risk.max_hold_bars
 
 
-def _wide(fs: FeatureSet, column: pd.Series) -> np.ndarray:
-    times = column.index.get_level_values("time")
-    symbols = column.index.get_level_values("symbol")
-    out = np.full(fs.panel.shape, np.nan)
-    out[fs.panel.index.get_indexer(times), pd.Index(fs.panel.symbols).get_indexer(symbols)] = column.to_numpy()
-    return out
+def confluence_signals(panel: Panel, frame: pd.DataFrame, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """The confluence rule on a feature table, as (bars, assets) arrays on the panel's grid."""
+    column = frame["confluence_score"]
+    score = np.full(panel.shape, np.nan)
+    rows = panel.index.get_indexer(column.index.get_level_values("time"))
+    score[rows, pd.Index(panel.symbols).get_indexer(column.index.get_level_values("symbol"))] = column.to_numpy()
+    return rules.from_confluence(score, threshold)
 
 
 def _utc(value: datetime) -> pd.Timestamp:

@@ -1,0 +1,230 @@
+"""run_backtest, list_backtests and the trader://backtests resources through an MCP client, offline.
+
+One server for the module, on the bundled hourly sample: a small XGBoost model is trained once through
+train_model and backtested on its out-of-sample predictions; the confluence rule runs with no model.
+"""
+
+import base64
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from mcp import Client
+from PIL import Image
+
+from mcp_trader.backtest.records import BacktestSummary
+from mcp_trader.config import Settings
+from mcp_trader.server import build_server
+
+pytestmark = pytest.mark.anyio
+
+SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+TRAIN = {"symbols": SYMBOLS, "days": 150, "as_of": "2024-09-30", "folds": 2, "xgboost": {"n_estimators": 20},
+         "wait_seconds": 300}
+CONFLUENCE = {"strategy": "confluence", "symbols": ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"],
+              "end": "2024-09-30T23:00", "days": 120, "wait_seconds": 120}
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+async def mcp(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Client]:
+    settings = Settings(home=tmp_path_factory.mktemp("backtest") / "home", offline=True)
+    async with Client(build_server(settings)) as connected:
+        yield connected
+
+
+@pytest.fixture(scope="module")
+async def model(mcp: Client) -> dict:
+    return (await call(mcp, "train_model", TRAIN))["result"]
+
+
+@pytest.fixture(scope="module")
+async def model_run(mcp: Client, model: dict) -> dict:
+    updates = []
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        updates.append((done, message))
+
+    answer = await call(mcp, "run_backtest", {"model_id": model["model_id"], "wait_seconds": 120},
+                        progress_callback=progress)
+    return {"answer": answer, "summary": answer["result"], "updates": updates}
+
+
+@pytest.fixture(scope="module")
+async def confluence_run(mcp: Client) -> dict:
+    return (await call(mcp, "run_backtest", CONFLUENCE))["result"]
+
+
+async def call(client: Client, tool: str, args: dict, **kwargs) -> dict:
+    result = await client.call_tool(tool, args, **kwargs)
+    assert not result.is_error, result.content[0].text
+    return result.structured_content
+
+
+async def error_of(client: Client, tool: str, args: dict) -> str:
+    result = await client.call_tool(tool, args)
+    assert result.is_error, result.structured_content
+    return result.content[0].text
+
+
+async def read_text(client: Client, uri: str) -> str:
+    return (await client.read_resource(uri)).contents[0].text
+
+
+async def test_the_tools_are_listed_with_their_contracts(mcp: Client):
+    tools = {t.name: t for t in (await mcp.list_tools()).tools}
+    run = tools["run_backtest"]
+    props = run.input_schema["properties"]
+    assert {"model_id", "strategy", "symbols", "start", "end", "capital", "risk", "costs"} <= set(props)
+    assert {"job_id", "status", "result"} <= set(run.output_schema["properties"])
+    assert run.annotations.read_only_hint is False and run.annotations.destructive_hint is False
+    assert tools["list_backtests"].annotations.read_only_hint is True
+
+
+async def test_a_model_backtest_trades_its_out_of_sample_predictions(model: dict, model_run: dict):
+    answer, summary = model_run["answer"], model_run["summary"]
+    assert answer["status"] == "succeeded"
+    BacktestSummary.model_validate(summary)
+    assert summary["strategy"] == "model" and summary["model_id"] == model["model_id"]
+    assert "out-of-sample" in summary["signals"] and summary["synthetic"] is False
+    assert summary["symbols"] == model["symbols"]
+    assert summary["trades"]["trades"] > 0
+    assert summary["trades"]["long_trades"] + summary["trades"]["short_trades"] == summary["trades"]["trades"]
+    figures = summary["metrics"]
+    assert figures["final_equity"] == pytest.approx(10_000 * (1 + figures["total_return"]))
+    assert 0 <= figures["max_drawdown"] < 1 and summary["buy_and_hold"]["final_equity"] > 0
+    assert summary["beats_buy_and_hold"] == (figures["total_return"] > summary["buy_and_hold"]["total_return"])
+    assert summary["costs_paid"]["fees"] > 0 and summary["costs_paid"]["slippage"] > 0
+    assert summary["exposure"]["max_open_positions"] <= 5
+    assert "buy-and-hold" in summary["summary"]
+    assert all(f["applied"] for f in summary["funding"])  # BTC, ETH and SOL have funding history in this span
+    done = [u[0] for u in model_run["updates"]]
+    assert done == sorted(done) and done[0] == 0.0
+
+
+async def test_the_out_of_sample_span_follows_the_models_test_folds(mcp: Client, model: dict, model_run: dict):
+    report = json.loads(await read_text(mcp, f"trader://models/{model['model_id']}"))
+    summary = model_run["summary"]
+    first_test = report["folds"][0]["test"]["start"]
+    assert summary["start"][:19] == first_test[:19]  # the first out-of-sample bar, not earlier
+    assert summary["end"][:19] <= report["folds"][-1]["test"]["end"][:19]
+
+
+async def test_the_confluence_rule_runs_without_a_model(confluence_run: dict):
+    summary = confluence_run
+    assert summary["strategy"] == "confluence" and summary["model_id"] is None
+    assert summary["symbols"] == ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT"]
+    assert summary["bars"] == 120 * 24 and summary["start"].startswith("2024-06-03")
+    assert summary["end"].startswith("2024-09-30T23:00") and "confluence score" in summary["signals"]
+    assert summary["trades"]["trades"] > 0
+
+
+async def test_the_record_says_what_the_run_was_built_from(mcp: Client, model_run: dict):
+    summary = model_run["summary"]
+    record = json.loads(await read_text(mcp, summary["resources"]["record"]))
+    assert record["id"] == summary["run_id"] and record["model_id"] == summary["model_id"]
+    assert [d["dataset_id"] for d in record["data"]] == [
+        f"sample.{s}-PERP.1h" for s in ("BTC-USDT", "ETH-USDT", "SOL-USDT")]
+    assert all(d["content_hash"] for d in record["data"])
+    assert len(record["candles_hash"]) == 64 and len(record["signals_hash"]) == 64
+    assert record["risk"]["risk_per_trade"] == 0.01 and record["risk"]["max_positions"] == 5
+    assert record["costs"]["taker_fee"] == 0.00035 and record["costs"]["maker_fee"] == 0.0001
+    assert record["max_hold_bars"] == 24  # the model's label horizon
+    assert record["versions"]["mcp-trader"] and record["versions"]["numba"]
+    months = record["monthly_returns"]
+    assert months and all(set(row) == {"year", "months", "year_return"} for row in months)
+
+
+async def test_equity_trades_and_chart_read_back(mcp: Client, model_run: dict):
+    summary = model_run["summary"]
+    uris = summary["resources"]
+    curve = json.loads(await read_text(mcp, uris["equity"]))
+    assert len(curve["time"]) == len(curve["equity"]) == len(curve["drawdown"]) == summary["bars"]
+    assert curve["equity"][-1] == pytest.approx(summary["metrics"]["final_equity"], abs=1e-3)
+    assert max(curve["drawdown"]) <= 0 and max(curve["open_positions"]) <= 5
+
+    rows = list(csv.DictReader(io.StringIO(await read_text(mcp, uris["trades"]))))
+    assert len(rows) == summary["trades"]["trades"]
+    pnl = sum(float(r["pnl"]) for r in rows)
+    assert pnl == pytest.approx(summary["metrics"]["final_equity"] - 10_000, rel=1e-6, abs=1e-6)
+    assert all(r["decision_time"] < r["entry_time"] <= r["exit_time"] for r in rows)
+    assert {r["exit_reason"] for r in rows} <= {"signal", "stop", "take_profit", "time", "end"}
+
+    chart = (await mcp.read_resource(uris["equity_chart"])).contents[0]
+    assert chart.mime_type == "image/png"
+    data = base64.b64decode(chart.blob)
+    assert data[:8] == PNG
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    assert image.size[0] >= 800 and image.size[1] >= 500
+
+
+async def test_runs_are_listed_newest_first(mcp: Client, model_run: dict, confluence_run: dict):
+    listed = (await call(mcp, "list_backtests", {}))["result"]
+    ids = [r["run_id"] for r in listed]
+    assert model_run["summary"]["run_id"] in ids and confluence_run["run_id"] in ids
+    assert [r["created_at"] for r in listed] == sorted((r["created_at"] for r in listed), reverse=True)
+    resource = json.loads(await read_text(mcp, "trader://backtests"))["backtests"]
+    assert [r["run_id"] for r in resource] == ids
+    assert resource[0]["uri"] == f"trader://backtests/{ids[0]}"
+
+
+async def test_unknown_runs_are_resource_errors(mcp: Client):
+    for suffix in ("", "/equity", "/equity.png", "/trades"):
+        with pytest.raises(Exception, match="no backtest 'bt-nope'"):
+            await mcp.read_resource(f"trader://backtests/bt-nope{suffix}")
+
+
+BAD_INPUT = [
+    pytest.param({**CONFLUENCE, "start": "2024-06-01", "end": "2024-05-01", "days": None}, "start",
+                 ["not before end"], id="start-after-end"),
+    pytest.param({**CONFLUENCE, "costs": {"taker_fee": -0.001}}, "taker_fee", ["greater than or equal to 0"],
+                 id="negative-fee"),
+    pytest.param({**CONFLUENCE, "risk": {"risk_per_trade": 1.0}}, "risk_per_trade", ["less than 1"],
+                 id="risk-100-percent"),
+    pytest.param({**CONFLUENCE, "risk": {"risk_per_trade": 1.5}}, "risk_per_trade", ["less than 1"],
+                 id="risk-above-100-percent"),
+    pytest.param({"model_id": "mdl-nope"}, "no model 'mdl-nope'", ["list_models"], id="unknown-model"),
+    pytest.param({"strategy": "model"}, "model_id", ["confluence"], id="model-strategy-without-a-model"),
+    pytest.param({"strategy": "confluence"}, "symbols", ["two to 50"], id="confluence-without-symbols"),
+    pytest.param({**CONFLUENCE, "capital": 0}, "capital", ["greater than 0"], id="no-capital"),
+    pytest.param({**CONFLUENCE, "symbols": ["BTC/USDT", "NOPE"]}, "symbols[1]", ["not a symbol"],
+                 id="bad-symbol"),
+]
+
+
+@pytest.mark.parametrize(("args", "field", "words"), BAD_INPUT)
+async def test_bad_input_is_a_tool_error_naming_the_field(mcp: Client, args: dict, field: str, words: list[str]):
+    text = await error_of(mcp, "run_backtest", {k: v for k, v in args.items() if v is not None})
+    assert field in text, text
+    for word in words:
+        assert word in text, text
+    assert "Traceback" not in text
+    await call(mcp, "list_backtests", {})  # the server keeps serving
+
+
+async def test_a_model_symbol_outside_its_universe_is_refused(mcp: Client, model: dict):
+    text = await error_of(mcp, "run_backtest", {"model_id": model["model_id"], "symbols": ["XRP/USDT"]})
+    assert "symbols[0]" in text and "not trained on XRP/USDT:USDT" in text
+
+
+async def test_a_kept_model_trades_the_bars_after_its_training_data(mcp: Client):
+    early = (await call(mcp, "train_model", {**TRAIN, "as_of": "2024-06-30T23:00"}))["result"]
+    answer = await call(mcp, "run_backtest", {"model_id": early["model_id"], "signals": "after_training",
+                                              "end": "2024-09-30T23:00", "wait_seconds": 120})
+    summary = answer["result"]
+    assert summary["start"] > early["trained_until"] and summary["end"].startswith("2024-09-30T23:00")
+    assert "after its training data" in summary["signals"] and summary["symbols"] == early["symbols"]
+    assert summary["bars"] >= 90 * 24 and summary["trades"]["trades"] > 0
+
+    text = await error_of(mcp, "run_backtest", {"model_id": early["model_id"], "signals": "after_training",
+                                                "start": "2024-06-01"})
+    assert "start" in text and "saw labels up to" in text and "out_of_sample" in text
+
