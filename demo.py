@@ -44,7 +44,9 @@ async def _session(home: str) -> int:
         ok &= await _bad_input(client)
         await _resources(client)
         ok &= await _confluence(client, Path(home))
-        ok &= await _models(client, Path(home))
+        trained, model_id = await _models(client, Path(home))
+        ok &= trained
+        ok &= await _backtests(client, Path(home), model_id)
     print(f"\ndone in {time.perf_counter() - started:.1f} s" + ("" if ok else " — WITH FAILURES"))
     return 0 if ok else 1
 
@@ -151,12 +153,12 @@ async def _confluence(client: Client, home: Path) -> bool:
     return bad is None and bool(again and again["cached"]) and len(out["assets"]) == len(CONFLUENCE_SYMBOLS)
 
 
-async def _models(client: Client, home: Path) -> bool:
+async def _models(client: Client, home: Path) -> tuple[bool, str | None]:
     args = {"symbols": CONFLUENCE_SYMBOLS, "kind": "xgboost", "days": 365, "horizon": 24, "wait_seconds": 3}
     label = "train_model: XGBoost, 8 assets, 1h, last 365 days, 4 walk-forward folds (answers within 3 s)"
     job = await _call(client, args, label, "train_model")
     if job is None:
-        return False
+        return False, None
     print(f"   {job['status']} after 3 s: {job['job_id']} at {job['progress']:.0%} ({job['message']})")
     while job["status"] in ("queued", "running"):
         job = await _call(client, {"job_id": job["job_id"], "wait_seconds": 30}, "get_job: wait up to 30 s",
@@ -164,7 +166,7 @@ async def _models(client: Client, home: Path) -> bool:
         print(f"   {job['status']} at {job['progress']:.0%}: {job['message']}")
     if job["status"] != "succeeded":
         print(f"   job ended {job['status']}: {job['error']}")
-        return False
+        return False, None
     xgb = job["result"]
     _print_model(xgb)
     chart = (await client.read_resource(xgb["resources"]["importances_chart"])).contents[0]
@@ -179,14 +181,59 @@ async def _models(client: Client, home: Path) -> bool:
         "train_model",
     )
     if lstm is None or lstm["status"] != "succeeded":
-        return False
+        return False, xgb["model_id"]
     _print_model(lstm["result"])
     bad = await _call(client, {"symbols": SYMBOLS, "horizon": 0}, "bad input: horizon 0", "train_model")
     short = await _call(client, {"symbols": SYMBOLS, "days": 40, "folds": 8}, "bad input: 40 days for 8 folds",
                         "train_model")
     listed = (await client.call_tool("list_models", {})).structured_content["result"]
     print(f"## list_models: {', '.join(m['model_id'] for m in listed)}")
-    return bad is None and short is None and len(listed) == 2
+    return bad is None and short is None and len(listed) == 2, xgb["model_id"]
+
+
+async def _backtests(client: Client, home: Path, model_id: str | None) -> bool:
+    if model_id is None:
+        return False
+    label = f"run_backtest: {model_id} on its walk-forward out-of-sample predictions, default costs and risk"
+    run = await _call(client, {"model_id": model_id, "wait_seconds": 120}, label, "run_backtest")
+    if run is None or run["status"] != "succeeded":
+        return False
+    result = run["result"]
+    _print_backtest(result)
+    chart = (await client.read_resource(result["resources"]["equity_chart"])).contents[0]
+    path = home / "equity.png"
+    path.write_bytes(base64.b64decode(chart.blob))
+    print(f"   {result['resources']['equity_chart']} -> {path} ({path.stat().st_size // 1024} KiB)")
+    trades = (await client.read_resource(result["resources"]["trades"])).contents[0].text.splitlines()
+    print(f"   {result['resources']['trades']}: {len(trades) - 1} trades, columns {trades[0][:90]}…")
+    rule = await _call(client, {"strategy": "confluence", "symbols": CONFLUENCE_SYMBOLS, "days": 365,
+                                "wait_seconds": 120},
+                       "run_backtest: the confluence rule (no model), 8 assets, last 365 days", "run_backtest")
+    if rule is None or rule["status"] != "succeeded":
+        return False
+    _print_backtest(rule["result"])
+    bad = await _call(client, {"strategy": "confluence", "symbols": SYMBOLS, "risk": {"risk_per_trade": 1.5}},
+                      "bad input: risk per trade of 150 %", "run_backtest")
+    listed = (await client.call_tool("list_backtests", {})).structured_content["result"]
+    print(f"## list_backtests: {', '.join(r['run_id'] for r in listed)}")
+    return bad is None and len(listed) == 2
+
+
+def _print_backtest(result: dict[str, Any]) -> None:
+    print(f"   {result['summary']}")
+    print(f"   {'':14} {'return':>8} {'Sharpe':>7} {'Sortino':>8} {'max DD':>7} {'DD days':>8}")
+    for name, m in (("strategy", result["metrics"]), ("buy and hold", result["buy_and_hold"])):
+        sharpe = "-" if m["sharpe"] is None else f"{m['sharpe']:.2f}"
+        sortino = "-" if m["sortino"] is None else f"{m['sortino']:.2f}"
+        print(f"   {name:14} {m['total_return']:+8.2%} {sharpe:>7} {sortino:>8} {m['max_drawdown']:7.2%} "
+              f"{m['max_drawdown_days']:8.1f}")
+    t, c, x = result["trades"], result["costs_paid"], result["exposure"]
+    win = "-" if t["win_rate"] is None else f"{t['win_rate']:.0%}"
+    pf = "-" if t["profit_factor"] is None else f"{t['profit_factor']:.2f}"
+    print(f"   {t['trades']} trades ({t['long_trades']} long, {t['short_trades']} short), win rate {win}, profit "
+          f"factor {pf}, exits {t['exits']}")
+    print(f"   paid: fees {c['fees']:.2f}, slippage {c['slippage']:.2f}, funding {c['funding']:+.2f}; in the "
+          f"market {x['time_in_market']:.0%} of bars, mean leverage {x['average_leverage']:.2f}")
 
 
 def _print_model(result: dict[str, Any]) -> None:

@@ -23,7 +23,10 @@ from mcp_trader.home import Home
 
 INSTRUCTIONS = """mcp-trader: crypto market research and trading tools.
 Start with collect_data to store candles; every result names its data source, and anything built
-from synthetic data says so. Stored datasets are listed at trader://datasets."""
+from synthetic data says so. compute_confluence shows the cross-asset picture, train_model scores a
+model out of sample, run_backtest trades its signals (or the confluence rule) with costs and risk
+rules. Long work runs as jobs (get_job). Stored things are listed at trader://datasets,
+trader://features, trader://models and trader://backtests."""
 
 log = logging.getLogger("mcp_trader")
 DEFAULT_VALIDATE_START = "2021-01-01"  # with the default --as-of: the bundled sample's whole span

@@ -95,7 +95,8 @@ async def test_http_transport_with_a_bearer_token(tmp_path):
         async with Client(streamable_http_client(url, http_client=client_http)) as client:
             tools = (await client.list_tools()).tools
             assert [t.name for t in tools] == [
-                "collect_data", "compute_confluence", "train_model", "list_models", "get_job", "cancel_job"
+                "collect_data", "compute_confluence", "train_model", "list_models", "run_backtest", "list_backtests",
+                "get_job", "cancel_job",
             ]
             result = await client.call_tool("collect_data", {"symbols": ["BTC/USDT"], "days": 1})
             assert not result.is_error
@@ -114,6 +115,8 @@ def test_demo_runs_offline_and_reports(tmp_path):
     assert "WITH FAILURES" not in out.stdout
     assert "train_model: XGBoost" in out.stdout and "its baselines: log loss" in out.stdout
     assert "## list_models: mdl-" in out.stdout
+    assert "run_backtest: mdl-xgboost-" in out.stdout and "buy and hold" in out.stdout
+    assert "## list_backtests: bt-" in out.stdout
 
 
 def test_wheel_ships_tools_and_resources_inside_the_package(tmp_path):
