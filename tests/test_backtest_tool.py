@@ -23,7 +23,7 @@ pytestmark = pytest.mark.anyio
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 TRAIN = {"symbols": SYMBOLS, "days": 150, "as_of": "2024-09-30", "folds": 2, "xgboost": {"n_estimators": 20},
          "wait_seconds": 300}
-CONFLUENCE = {"strategy": "confluence", "symbols": ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"],
+CONFLUENCE = {"strategy": "confluence", "symbols": ["BTC/USDT", "ETH/USDT", "SOL/USDT", "DOT/USDT"],
               "end": "2024-09-30T23:00", "days": 120, "wait_seconds": 120}
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -120,10 +120,14 @@ async def test_the_out_of_sample_span_follows_the_models_test_folds(mcp: Client,
 async def test_the_confluence_rule_runs_without_a_model(confluence_run: dict):
     summary = confluence_run
     assert summary["strategy"] == "confluence" and summary["model_id"] is None
-    assert summary["symbols"] == ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT"]
+    assert summary["symbols"] == ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "DOT/USDT:USDT"]
     assert summary["bars"] == 120 * 24 and summary["start"].startswith("2024-06-03")
     assert summary["end"].startswith("2024-09-30T23:00") and "confluence score" in summary["signals"]
     assert summary["trades"]["trades"] > 0
+    applied = {f["symbol"]: f["applied"] for f in summary["funding"]}
+    assert applied == {"BTC/USDT:USDT": True, "ETH/USDT:USDT": True, "SOL/USDT:USDT": True, "DOT/USDT:USDT": False}
+    assert "DOT/USDT:USDT: no funding history known for this asset: not applied" in summary["notes"]
+    assert summary["costs_paid"]["funding"] != 0
 
 
 async def test_the_record_says_what_the_run_was_built_from(mcp: Client, model_run: dict):
@@ -213,6 +217,10 @@ async def test_bad_input_is_a_tool_error_naming_the_field(mcp: Client, args: dic
 async def test_a_model_symbol_outside_its_universe_is_refused(mcp: Client, model: dict):
     text = await error_of(mcp, "run_backtest", {"model_id": model["model_id"], "symbols": ["XRP/USDT"]})
     assert "symbols[0]" in text and "not trained on XRP/USDT:USDT" in text
+    text = await error_of(mcp, "run_backtest", {"model_id": model["model_id"], "timeframe": "4h"})
+    assert "timeframe" in text and "trades 1h bars" in text
+    text = await error_of(mcp, "run_backtest", {"model_id": model["model_id"], "end": "2023-01-01"})
+    assert "out-of-sample predictions cover" in text
 
 
 async def test_a_kept_model_trades_the_bars_after_its_training_data(mcp: Client):

@@ -60,7 +60,9 @@ def simulate(
     capital: float, risk: Risk, costs: Costs, max_hold_bars: int = 0,
 ) -> Simulation:
     """Arrays of shape (bars, assets), NaN where an asset has no candle; `signal` −1 / 0 / +1 at each close,
-    `strength` ranks simultaneous entries, `atr` is known at each close, `funding` is the rate settled in each bar."""
+    `strength` ranks simultaneous entries, `atr` is known at each close, `funding` is the rate settled in each bar.
+    `max_hold_bars` is the holding limit already resolved by the caller (0 = none): Risk.max_hold_bars may be None,
+    meaning "the model's horizon", which only the caller knows."""
     f64 = [np.ascontiguousarray(a, dtype=np.float64) for a in (open_, high, low, close, volume, strength, atr)]
     rates = np.ascontiguousarray(np.nan_to_num(funding, nan=0.0) if costs.funding else np.zeros_like(close))
     out = _run(

@@ -18,6 +18,7 @@ from mcp_trader.data.symbols import parse_symbol
 from mcp_trader.data.timeframes import timeframe_ms
 
 SOURCE = "Binance USDⓈ-M funding history (bundled)"
+SPOT = "spot: no funding"
 
 
 class FundingCoverage(BaseModel):
@@ -50,7 +51,7 @@ def funding_grid(
     rates = np.zeros((len(index), len(symbols)))
     coverage = []
     for k, text in enumerate(symbols):
-        symbol = parse_symbol(text, "perp")
+        symbol = parse_symbol(text, "spot")  # unified symbols: a perpetual carries its ":USDT" suffix
         rates_k, cover = _one(symbol, start, end, step, len(index))
         rates[:, k] = rates_k
         coverage.append(cover.model_copy(update={"symbol": text}))
@@ -61,7 +62,7 @@ def _one(symbol, start: int, end: int, step: int, bars: int) -> tuple[np.ndarray
     out = np.zeros(bars)
     if symbol.market != "perp":
         return out, FundingCoverage(symbol="", applied=False, settlements=0, first=None, last=None,
-                                    note="spot: no funding")
+                                    note=SPOT)
     series = history(symbol.base) if symbol.quote == "USDT" else None
     if series is None:
         return out, FundingCoverage(symbol="", applied=False, settlements=0, first=None, last=None,

@@ -19,7 +19,7 @@ from mcp_trader.backtest import metrics
 from mcp_trader.backtest.baseline import buy_and_hold
 from mcp_trader.backtest.charts import equity_chart
 from mcp_trader.backtest.engine import EXIT_REASONS, Simulation, simulate
-from mcp_trader.backtest.funding import SOURCE, FundingCoverage, funding_grid
+from mcp_trader.backtest.funding import SOURCE, SPOT, FundingCoverage, funding_grid
 from mcp_trader.backtest.inputs import BacktestRequest, Inputs, build_inputs
 from mcp_trader.backtest.records import BacktestRecord
 from mcp_trader.backtest.store import RunStore
@@ -154,9 +154,8 @@ def _notes(inputs: Inputs, coverage, request: BacktestRequest) -> list[str]:
     notes = list(inputs.notes)
     if not request.costs.funding:
         notes.append("funding was not applied (costs.funding is false)")
-    for c in coverage:
-        if request.costs.funding and c.note:
-            notes.append(f"{c.symbol}: {c.note}")
+    if request.costs.funding:
+        notes += list(dict.fromkeys(c.note if c.note == SPOT else f"{c.symbol}: {c.note}" for c in coverage if c.note))
     return notes
 
 
