@@ -141,6 +141,7 @@ async def test_the_record_says_what_the_run_was_built_from(mcp: Client, model_ru
     assert record["risk"]["risk_per_trade"] == 0.01 and record["risk"]["max_positions"] == 5
     assert record["costs"]["taker_fee"] == 0.00035 and record["costs"]["maker_fee"] == 0.0001
     assert record["max_hold_bars"] == 24  # the model's label horizon
+    assert record["request"]["model_id"] == summary["model_id"] and record["request"]["signals"] == "out_of_sample"
     assert record["versions"]["mcp-trader"] and record["versions"]["numba"]
     months = record["monthly_returns"]
     assert months and all(set(row) == {"year", "months", "year_return"} for row in months)
@@ -236,3 +237,12 @@ async def test_a_kept_model_trades_the_bars_after_its_training_data(mcp: Client)
                                                 "start": "2024-06-01"})
     assert "start" in text and "saw labels up to" in text and "out_of_sample" in text
 
+
+
+async def test_a_run_is_reproduced_from_its_record(mcp: Client, confluence_run: dict):
+    record = json.loads(await read_text(mcp, confluence_run["resources"]["record"]))
+    again = (await call(mcp, "run_backtest", {**record["request"], "wait_seconds": 120}))["result"]
+    assert again["run_id"] != confluence_run["run_id"]
+    replay = json.loads(await read_text(mcp, again["resources"]["record"]))
+    for key in ("candles_hash", "signals_hash", "metrics", "trades", "costs_paid", "buy_and_hold"):
+        assert replay[key] == record[key], key

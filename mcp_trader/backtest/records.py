@@ -26,6 +26,7 @@ class BacktestRecord(BaseModel):
     strategy: Strategy
     model_id: str | None
     signals: str = Field(description="Where the signals came from, in words.")
+    request: dict[str, Any] = Field(description="The request as given: running it again reproduces the run.")
     symbols: list[str] = Field(description="The assets traded.")
     universe: list[str] = Field(description="The assets the features were computed over.")
     timeframe: str

@@ -78,7 +78,8 @@ def _run(request: BacktestRequest, inputs: Inputs, run_id: str, staging: Path, r
     trades = trade_table(inputs, sim)
     record = BacktestRecord(
         id=run_id, created_at=now_iso(), strategy=request.strategy, model_id=request.model_id,
-        signals=inputs.described, symbols=list(panel.symbols), universe=inputs.universe, timeframe=tf,
+        signals=inputs.described, request=request.model_dump(mode="json"), symbols=list(panel.symbols),
+        universe=inputs.universe, timeframe=tf,
         start=panel.index[0].isoformat(), end=panel.index[-1].isoformat(), bars=len(panel.index), capital=capital,
         risk=request.risk, costs=request.costs, max_hold_bars=inputs.max_hold_bars, rule=inputs.rule,
         synthetic=inputs.synthetic, data=inputs.data, feature_set_id=inputs.feature_set_id,
