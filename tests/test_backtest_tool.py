@@ -246,3 +246,12 @@ async def test_a_run_is_reproduced_from_its_record(mcp: Client, confluence_run: 
     replay = json.loads(await read_text(mcp, again["resources"]["record"]))
     for key in ("candles_hash", "signals_hash", "metrics", "trades", "costs_paid", "buy_and_hold"):
         assert replay[key] == record[key], key
+
+
+async def test_a_run_on_synthetic_data_says_so(mcp: Client):
+    summary = (await call(mcp, "run_backtest", {"strategy": "confluence", "symbols": ["BTC/USDT", "ETH/USDT"],
+                                                "sources": ["synthetic"], "end": "2025-06-30", "days": 60}))["result"]
+    assert summary["synthetic"] is True and "SYNTHETIC data" in summary["summary"]
+    assert any("SYNTHETIC" in note for note in summary["notes"])
+    listed = {r["run_id"]: r for r in (await call(mcp, "list_backtests", {}))["result"]}
+    assert listed[summary["run_id"]]["synthetic"] is True
