@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from mcp import Client
+from mcp_calls import call, error_of, read_text
 from PIL import Image
 
 from mcp_trader.backtest.records import BacktestSummary
@@ -60,22 +61,6 @@ async def model_run(mcp: Client, model: dict) -> dict:
 @pytest.fixture(scope="module")
 async def confluence_run(mcp: Client) -> dict:
     return (await call(mcp, "run_backtest", CONFLUENCE))["result"]
-
-
-async def call(client: Client, tool: str, args: dict, **kwargs) -> dict:
-    result = await client.call_tool(tool, args, **kwargs)
-    assert not result.is_error, result.content[0].text
-    return result.structured_content
-
-
-async def error_of(client: Client, tool: str, args: dict) -> str:
-    result = await client.call_tool(tool, args)
-    assert result.is_error, result.structured_content
-    return result.content[0].text
-
-
-async def read_text(client: Client, uri: str) -> str:
-    return (await client.read_resource(uri)).contents[0].text
 
 
 async def test_the_tools_are_listed_with_their_contracts(mcp: Client):
@@ -236,7 +221,6 @@ async def test_a_kept_model_trades_the_bars_after_its_training_data(mcp: Client)
     text = await error_of(mcp, "run_backtest", {"model_id": early["model_id"], "signals": "after_training",
                                                 "start": "2024-06-01"})
     assert "start" in text and "saw labels up to" in text and "out_of_sample" in text
-
 
 
 async def test_a_run_is_reproduced_from_its_record(mcp: Client, confluence_run: dict):

@@ -5,12 +5,12 @@ trained once and its model read back by several tests.
 """
 
 import base64
-import json
 import time
 from collections.abc import AsyncIterator
 
 import pytest
 from mcp import Client
+from mcp_calls import call, error_of, read_json
 
 from mcp_trader.config import Settings
 from mcp_trader.models.records import TrainingSummary
@@ -70,22 +70,6 @@ async def trained(mcp: Client) -> dict[str, dict]:
         answer = await call(mcp, "train_model", {**BASE, **args, "wait_seconds": 300}, progress_callback=progress)
         runs[name] = {"answer": answer, "summary": answer["result"], "updates": updates}
     return runs
-
-
-async def call(client: Client, tool: str, args: dict, **kwargs) -> dict:
-    result = await client.call_tool(tool, args, **kwargs)
-    assert not result.is_error, result.content[0].text
-    return result.structured_content
-
-
-async def error_of(client: Client, tool: str, args: dict) -> str:
-    result = await client.call_tool(tool, args)
-    assert result.is_error, result.structured_content
-    return result.content[0].text
-
-
-async def read_json(client: Client, uri: str) -> dict:
-    return json.loads((await client.read_resource(uri)).contents[0].text)
 
 
 async def model_ids(client: Client) -> set[str]:

@@ -1,36 +1,17 @@
 """Backtest runs: one folder per run id under <home>/backtests with its artifacts, and its record in SQLite."""
 
-import os
-import shutil
 from pathlib import Path
 
 from mcp_trader.backtest.records import BacktestRecord
 from mcp_trader.errors import NotFoundError
-from mcp_trader.store.db import Database
-from mcp_trader.store.files import write_atomically
+from mcp_trader.store.folders import FolderStore
 
 ARTIFACTS = {"equity": "equity.json", "equity.png": "equity.png", "trades": "trades.csv"}
 
 
-class RunStore:
-    def __init__(self, root: Path, db: Database):
-        self.root = root
-        self.db = db
-
-    def folder(self, run_id: str) -> Path:
-        return self.root / run_id
-
-    def staging(self, run_id: str) -> Path:
-        """Where a run's files are written before it is published; a crash leaves no half run behind."""
-        path = self.root / f".{run_id}.partial"
-        shutil.rmtree(path, ignore_errors=True)
-        path.mkdir(parents=True)
-        return path
-
+class RunStore(FolderStore):
     async def publish(self, record: BacktestRecord, staging: Path) -> None:
-        text = record.model_dump_json(indent=1)
-        write_atomically(staging / "run.json", lambda tmp: Path(tmp).write_text(text))
-        os.replace(staging, self.folder(record.id))
+        self.place(staging, record.id, "run.json", record.model_dump_json(indent=1))
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO backtests (id, created_at, strategy, model_id, record) VALUES (?, ?, ?, ?, ?)",

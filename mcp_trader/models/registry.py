@@ -1,36 +1,17 @@
 """Trained models: one folder per model id under <home>/models with its files, and its record in SQLite."""
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 from mcp_trader.errors import NotFoundError
 from mcp_trader.models.records import ModelRecord
-from mcp_trader.store.db import Database
-from mcp_trader.store.files import write_atomically
+from mcp_trader.store.folders import FolderStore
 
 
-class ModelRegistry:
-    def __init__(self, root: Path, db: Database):
-        self.root = root
-        self.db = db
-
-    def folder(self, model_id: str) -> Path:
-        return self.root / model_id
-
-    def staging(self, model_id: str) -> Path:
-        """Where a model's files are written before it is published; a crash leaves no half model behind."""
-        path = self.root / f".{model_id}.partial"
-        shutil.rmtree(path, ignore_errors=True)
-        path.mkdir(parents=True)
-        return path
-
+class ModelRegistry(FolderStore):
     async def publish(self, record: ModelRecord, staging: Path) -> None:
         """Record first into the folder, move the folder into place, then index it in SQLite."""
-        text = record.model_dump_json(indent=1)
-        write_atomically(staging / "model.json", lambda tmp: Path(tmp).write_text(text))
-        os.replace(staging, self.folder(record.id))
+        self.place(staging, record.id, "model.json", record.model_dump_json(indent=1))
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO models (id, created_at, kind, variant, timeframe, record) VALUES (?, ?, ?, ?, ?, ?)",
