@@ -423,3 +423,36 @@ def test_every_trade_is_decided_before_it_fills_and_fills_on_a_candle(random_run
     assert not np.isnan(market["open"][exited[by_order].astype(int), assets[by_order]]).any()
     signal_or_time = np.isin(reasons, [EXIT_REASONS.index("signal"), EXIT_REASONS.index("time")])
     assert (sim.trade("exit_decision_bar")[signal_or_time] < exited[signal_or_time]).all()
+
+
+def test_a_gap_that_wipes_out_the_equity_closes_everything_and_stops_trading() -> None:
+    """A 10× levered long through a 95 % gap: equity below 0 at the close, the run is closed out, no new trade."""
+    from mcp_trader.backtest import metrics
+
+    rows = [(100, 101, 99, 100), (100, 100.5, 99.5, 100), (5, 5.5, 4, 5), (5, 6, 4.5, 5.5), (5.5, 6, 5, 5.8)]
+    risk = Risk(risk_per_trade=0.5, stop_atr=5.0, take_profit_atr=0.0, max_positions=1, max_leverage=10.0,
+                allow_short=False)  # 0.5 × 10,000 / 5 = 1,000 units: 100,000 notional, the 10× cap
+    sim = run(rows, [1, 1, 1, 1, 1], risk=risk)
+    assert len(sim.trades) == 1
+    t = trade(sim)
+    assert t["reason"] == "stop" and t["exit_bar"] == 2 and t["exit_price"] <= 5  # gapped through: filled at the open
+    assert t["quantity"] == pytest.approx(1000.0)
+    assert sim.equity[2] < -80_000  # 100,000 notional lost 95 %: the account is gone
+    assert sim.equity[3] == sim.equity[2] and sim.equity[4] == sim.equity[2]  # nothing traded after it
+    headline = metrics.headline(sim.equity, CAPITAL, "1h")
+    assert headline.total_return < -1 and headline.max_drawdown > 1 and headline.annual_return is None
+
+
+def test_ruin_closes_what_is_still_open_and_ends_trading() -> None:
+    """Two 10× longs; one gaps 95 % through its stop, the equity goes below 0, the other is closed out ("ruin")."""
+    gapping = [(100, 101, 99, 100), (100, 100.5, 99.5, 100), (5, 5.5, 4, 5), (5, 6, 4.5, 5.5), (5.5, 6, 5, 5.8)]
+    steady = [(100, 100.5, 99.5, 100)] * 5
+    risk = Risk(risk_per_trade=0.5, stop_atr=5.0, take_profit_atr=0.0, max_positions=2, max_leverage=20.0,
+                allow_short=False)  # 1,000 units each: 100,000 notional each, 200,000 = the 20× cap
+    sim = run([gapping, steady], [[1, 1]] * 5, strength=[[0.9, 0.5]] * 5, risk=risk)
+    assert len(sim.trades) == 2
+    stopped, closed = trade(sim, 0), trade(sim, 1)
+    assert (stopped["asset"], stopped["reason"], stopped["exit_bar"]) == (0, "stop", 2)
+    assert (closed["asset"], closed["reason"], closed["exit_bar"]) == (1, "ruin", 2)
+    assert sim.equity[2] < 0 and (sim.equity[3:] == sim.equity[2]).all() and (sim.open_positions[2:] == 0).all()
+    assert sim.trade("pnl").sum() == pytest.approx(sim.equity[-1] - CAPITAL, rel=1e-12)

@@ -208,17 +208,17 @@ def _run(
                 npos += 1
         eq = cash + value
 
-        last = t == bars - 1
-        if (eq <= 0.0 or last) and npos > 0:  # ruin or the end: close everything at the close
+        last, ruined = t == bars - 1, eq <= 0.0
+        if (ruined or last) and npos > 0:  # ruin or the end: close everything at the close
             for k in range(assets):
                 if qty[k] != 0.0:
                     side, size = np.sign(qty[k]), abs(qty[k])
                     price = _market(last_price[k], -side, size, last_dvol[k], last_vol[k], fixed_slip, impact)
-                    cash += _close(trades, row[k], t, price, last_price[k], taker, END if last else RUIN, size, side)
+                    cash += _close(trades, row[k], t, price, last_price[k], taker, RUIN if ruined else END, size, side)
                     trades[row[k], XDEC] = t
                     qty[k], row[k] = 0.0, -1
             eq, gross, npos = cash, 0.0, 0
-            halted = halted or not last
+        halted = halted or ruined
         equity[t], cash_out[t], gross_out[t], npos_out[t] = eq, cash, gross, npos
         held[t] = qty
         if last or halted:

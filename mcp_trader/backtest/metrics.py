@@ -55,7 +55,8 @@ def bars_per_year(timeframe: str) -> float:
 
 def headline(equity: np.ndarray, capital: float, timeframe: str) -> Headline:
     curve = np.concatenate(([capital], equity))
-    returns = curve[1:] / curve[:-1] - 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):  # after a ruin (equity ≤ 0) nothing is earned any more
+        returns = np.where(curve[:-1] > 0, curve[1:] / curve[:-1] - 1.0, 0.0)
     per_year = bars_per_year(timeframe)
     years = len(equity) / per_year
     total = curve[-1] / capital - 1.0
