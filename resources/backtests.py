@@ -31,7 +31,8 @@ def register(server: MCPServer, home: Home) -> None:
     @server.resource(
         "trader://backtests/{run_id}/equity", name="backtest-equity", title="Equity curve",
         mime_type="application/json",
-        description="Per bar: time, equity, cash, drawdown, gross exposure, open positions, and buy-and-hold equity.",
+        description="Per bar: time, equity, cash, drawdown, gross exposure, margin used, open positions, and "
+                    "buy-and-hold equity.",
     )
     async def equity(run_id: str) -> str:
         return (await _found(home, run_id, "equity")).decode()

@@ -139,6 +139,7 @@ async def test_equity_trades_and_chart_read_back(mcp: Client, model_run: dict):
     assert len(curve["time"]) == len(curve["equity"]) == len(curve["drawdown"]) == summary["bars"]
     assert curve["equity"][-1] == pytest.approx(summary["metrics"]["final_equity"], abs=1e-3)
     assert max(curve["drawdown"]) <= 0 and max(curve["open_positions"]) <= 5
+    assert curve["margin_used"] == [pytest.approx(g / 3, abs=1e-3) for g in curve["gross_exposure"]]
 
     rows = list(csv.DictReader(io.StringIO(await read_text(mcp, uris["trades"]))))
     assert len(rows) == summary["trades"]["trades"]

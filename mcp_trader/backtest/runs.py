@@ -167,6 +167,7 @@ def _write_artifacts(folder: Path, record: BacktestRecord, index: pd.DatetimeInd
         "run_id": record.id, "timeframe": record.timeframe, "capital": record.capital,
         "time": [t.isoformat() for t in index], "equity": _rounded(sim.equity), "cash": _rounded(sim.cash),
         "drawdown": _rounded(drawdown, 6), "gross_exposure": _rounded(sim.gross),
+        "margin_used": _rounded(sim.gross / record.risk.max_leverage),  # initial margin at the leverage cap
         "open_positions": sim.open_positions.tolist(), "buy_and_hold": _rounded(baseline),
     }
     write_atomically(folder / "equity.json", lambda tmp: tmp.write_text(json.dumps(curve)))
