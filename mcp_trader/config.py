@@ -48,5 +48,14 @@ class Settings(BaseSettings):
         return self.home_dir / "backtests"
 
     @property
+    def exports_dir(self) -> Path:
+        return self.home_dir / "exports"
+
+    @property
+    def studies_path(self) -> Path:
+        """The default Optuna storage: one SQLite file for every study of this home."""
+        return self.home_dir / "studies.sqlite"
+
+    @property
     def db_path(self) -> Path:
         return self.home_dir / "state.sqlite"

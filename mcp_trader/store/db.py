@@ -80,6 +80,22 @@ MIGRATIONS: tuple[str, ...] = (
         record TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE exports (
+        id TEXT PRIMARY KEY,
+        model_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX exports_by_model ON exports (model_id);
+    CREATE TABLE studies (
+        name TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        storage TEXT NOT NULL,
+        record TEXT NOT NULL
+    );
+    """,
 )
 
 
