@@ -4,6 +4,7 @@
     mcp-trader serve --http            streamable HTTP on 127.0.0.1:8000/mcp
     mcp-trader demo                    a scripted agent session against the bundled data
     mcp-trader features validate       build a feature set, print its validation table, write charts
+    mcp-trader optimize-worker         join an optimisation study and run trials
     python server.py ...               the same as mcp-trader ...
 """
 
@@ -142,7 +143,40 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--out", help="report folder (default: <home>/reports/features-<feature-set-id>)")
     check.add_argument("--home", help="state folder (default: MCP_TRADER_HOME or ~/.mcp-trader)")
     check.set_defaults(func=_features_validate)
+    worker = commands.add_parser(
+        "optimize-worker", help="join an optimisation study and run trials in this process",
+        description="Load a study made by the optimize tool from its storage, rebuild its data (refused if the "
+        "candles differ), and run trials until --trials are done here, or until the study holds the number of "
+        "trials its creator asked for. Several workers on several machines can share one PostgreSQL storage.",
+    )
+    worker.add_argument("--study", required=True, help="the study's name")
+    worker.add_argument("--storage", required=True, help="its storage URL, e.g. postgresql://user:pw@host/db")
+    worker.add_argument("--trials", type=int, help="trials to run in this worker (default: up to the study's total)")
+    worker.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    worker.add_argument("--home", help="state folder for the data (default: MCP_TRADER_HOME or ~/.mcp-trader)")
+    worker.set_defaults(func=_optimize_worker)
     return root
+
+
+def _optimize_worker(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mcp_trader.errors import InputError, NotFoundError
+    from mcp_trader.optimize.study import join
+
+    settings = Settings(home=Path(args.home)) if args.home else Settings()
+    _log_to_stderr(settings.log_level)
+    if args.trials is not None and args.trials < 1:
+        print("error: trials: at least 1", file=sys.stderr)
+        return 2
+    try:
+        summary = join(Home(settings), args.study, args.storage, args.trials, args.timeout,
+                       log=lambda message: print(message, file=sys.stderr, flush=True))
+    except (InputError, NotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(summary.model_dump_json(indent=1))
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

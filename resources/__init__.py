@@ -3,7 +3,7 @@
 from mcp.server.mcpserver import MCPServer
 
 from mcp_trader.home import Home
-from mcp_trader.resources import backtests, datasets, features, jobs, models
+from mcp_trader.resources import backtests, datasets, features, jobs, models, studies
 
 
 def register(server: MCPServer, home: Home) -> None:
@@ -11,4 +11,5 @@ def register(server: MCPServer, home: Home) -> None:
     features.register(server, home)
     models.register(server, home)
     backtests.register(server, home)
+    studies.register(server, home)
     jobs.register(server, home)

@@ -1,0 +1,1 @@
+"""Optuna studies over model and strategy parameters, scored out of sample, discounted for the trials tried."""

@@ -1,0 +1,122 @@
+"""A trial's score: the out-of-sample Sharpe of the backtest over the walk-forward folds' test blocks.
+
+For a model target, each fold's learner is fitted on that fold's training rows only (purged, embargoed,
+as train_model does), predicts its test block, and the backtester trades those predictions; for the
+confluence rule, the rule trades each test block. Each fold starts from the same capital and the folds'
+per-bar returns are chained; the Sharpe so far is reported after every fold so that a hopeless trial is
+pruned early. Nothing a fold's learner or signals see comes from its test block.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+
+from mcp_trader.backtest import signals as rules
+from mcp_trader.backtest.engine import simulate
+from mcp_trader.backtest.funding import funding_grid
+from mcp_trader.backtest.inputs import confluence_signals
+from mcp_trader.backtest.metrics import bars_per_year
+from mcp_trader.backtest.params import Costs, Risk
+from mcp_trader.features.dataset import FeatureSet
+from mcp_trader.features.indicators import atr
+from mcp_trader.models.base import CLASSES, Report, silent
+from mcp_trader.models.data import LabelSpec, training_data
+from mcp_trader.models.params import LSTMParams, XGBParams
+from mcp_trader.models.training import TEST_SHARE, VAL_SHARE, TrainRequest, make_learner
+from mcp_trader.models.walkforward import walk_forward
+from mcp_trader.optimize.deflated import moments
+from mcp_trader.optimize.space import suggest
+
+DEFAULT_HORIZON = 24
+LSTM_BUDGET = {"epochs": 3, "patience": 1, "samples_per_epoch": 4096, "batch_size": 128}  # per fold, per trial
+
+
+@dataclass(frozen=True)
+class Market:
+    """What every trial of a study trades on, computed once."""
+
+    fs: FeatureSet
+    atr: np.ndarray
+    funding: np.ndarray
+    per_year: float
+
+    @classmethod
+    def of(cls, fs: FeatureSet) -> "Market":
+        panel = fs.panel
+        rates, _ = funding_grid(list(panel.symbols), panel.index, panel.timeframe)
+        return cls(fs=fs, atr=atr(panel), funding=rates, per_year=bars_per_year(panel.timeframe))
+
+
+class Objective:
+    def __init__(self, market: Market, target: str, folds: int, capital: float, device: str,
+                 report: Report = silent):
+        self.market, self.target, self.folds = market, target, folds
+        self.capital, self.device, self.report = capital, device, report
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = suggest(trial, self.target)
+        returns, fold_sharpes, trades = [], [], 0
+        for k, (bars, signal, strength) in enumerate(self._folds(params, trial.number)):
+            fold_returns, fold_trades = self._trade(bars, signal, strength, params["strategy"])
+            returns.append(fold_returns)
+            trades += fold_trades
+            fold_sharpes.append(self._annualised(fold_returns))
+            so_far = self._annualised(np.concatenate(returns))
+            trial.report(so_far, k)
+            if trial.should_prune():
+                trial.set_user_attr("fold_sharpes", fold_sharpes)
+                raise optuna.TrialPruned(f"Sharpe {so_far:.2f} after fold {k + 1} is below the median")
+        chained = np.concatenate(returns)
+        sharpe_per_bar, skew, kurtosis = moments(chained)
+        for name, value in {"sharpe_per_bar": sharpe_per_bar, "bars": len(chained), "skew": skew,
+                            "kurtosis": kurtosis, "fold_sharpes": fold_sharpes, "trades": trades,
+                            "total_return": float(np.prod(1 + chained) - 1)}.items():
+            trial.set_user_attr(name, value)
+        return self._annualised(chained)
+
+    def _folds(self, params: dict, number: int):
+        """(test bar range, signal, strength) per fold, fitted lazily so that pruning saves the later fits."""
+        fs = self.market.fs
+        if self.target == "confluence":
+            data = training_data(fs, "general", LabelSpec(horizon=DEFAULT_HORIZON))
+            signal, strength = confluence_signals(fs.panel, fs.frame, params["strategy"]["threshold"])
+            for split in walk_forward(data, self.folds, DEFAULT_HORIZON, "expanding", TEST_SHARE, VAL_SHARE):
+                yield split.test_bars, signal, strength
+            return
+        labels = LabelSpec(**params["labels"])
+        data = training_data(fs, "general", labels)
+        splits = walk_forward(data, self.folds, labels.horizon, "expanding", TEST_SHARE, VAL_SHARE)
+        for k, split in enumerate(splits):
+            learner = make_learner(self._train_request(params), self.device)
+            learner.fit(data, split.train, split.val, self._within(number, k))
+            proba = np.full((*fs.panel.shape, len(CLASSES)), np.nan)
+            proba[data.bar[split.test], data.asset[split.test]] = learner.predict_proba(data, split.test)
+            signal, strength = rules.from_probabilities(proba, params["strategy"]["min_confidence"])
+            yield split.test_bars, signal, strength
+
+    def _trade(self, bars: tuple[int, int], signal, strength, strategy: dict) -> tuple[np.ndarray, int]:
+        a, b = bars
+        panel, m = self.market.fs.panel, self.market
+        risk = Risk(stop_atr=strategy["stop_atr"], take_profit_atr=strategy["take_profit_atr"])
+        hold = strategy.get("max_hold_bars", DEFAULT_HORIZON)
+        sim = simulate(panel.open[a:b], panel.high[a:b], panel.low[a:b], panel.close[a:b], panel.volume[a:b],
+                       signal[a:b], strength[a:b], m.atr[a:b], m.funding[a:b], self.capital, risk, Costs(), hold)
+        curve = np.concatenate(([self.capital], sim.equity))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            returns = np.where(curve[:-1] > 0, curve[1:] / curve[:-1] - 1.0, 0.0)
+        return returns, len(sim.trades)
+
+    def _train_request(self, params: dict) -> TrainRequest:
+        symbols = list(self.market.fs.panel.symbols)
+        if self.target == "xgboost":
+            return TrainRequest(kind="xgboost", symbols=symbols, xgboost=XGBParams(**params["learner"]))
+        return TrainRequest(kind="lstm", symbols=symbols, lstm=LSTMParams(**{**LSTM_BUDGET, **params["learner"]}))
+
+    def _annualised(self, returns: np.ndarray) -> float:
+        sharpe, _, _ = moments(returns)
+        return float(sharpe * np.sqrt(self.market.per_year))
+
+    def _within(self, number: int, fold: int) -> Report:
+        return lambda fraction, message: self.report(fraction, f"trial {number}, fold {fold + 1}/{self.folds}: "
+                                                               f"{message}")
