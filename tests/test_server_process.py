@@ -132,8 +132,10 @@ def test_wheel_ships_tools_and_resources_inside_the_package(tmp_path):
 
 
 def test_building_the_server_loads_no_heavy_library():
-    """Fast start: torch, xgboost, pandas and numpy load on a tool's first call, never when the server starts."""
+    """Fast start: torch, xgboost, optuna, onnxruntime, pandas and numpy load on a tool's first call, never when the
+    server starts."""
+    heavy = ("torch", "xgboost", "optuna", "onnx", "onnxruntime", "sqlalchemy", "pandas", "numpy", "numba", "talib")
     code = ("import sys; from mcp_trader.server import build_server; build_server(); "
-            "print(sorted(m for m in ('torch', 'xgboost', 'pandas', 'numpy', 'numba', 'talib') if m in sys.modules))")
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
