@@ -47,6 +47,7 @@ async def _session(home: str) -> int:
         trained, model_id = await _models(client, Path(home))
         ok &= trained
         ok &= await _backtests(client, Path(home), model_id)
+        ok &= await _optimize(client)
     print(f"\ndone in {time.perf_counter() - started:.1f} s" + ("" if ok else " — WITH FAILURES"))
     return 0 if ok else 1
 
@@ -217,6 +218,25 @@ async def _backtests(client: Client, home: Path, model_id: str | None) -> bool:
     listed = (await client.call_tool("list_backtests", {})).structured_content["result"]
     print(f"## list_backtests: {', '.join(r['run_id'] for r in listed)}")
     return bad is None and len(listed) == 2
+
+
+async def _optimize(client: Client) -> bool:
+    args = {"symbols": SYMBOLS, "target": "confluence", "days": 365, "n_trials": 20, "study": "demo-confluence",
+            "wait_seconds": 120}
+    job = await _call(client, args, "optimize: 20 trials of the confluence rule's settings, 4 walk-forward folds",
+                      "optimize")
+    if job is None or job["status"] != "succeeded":
+        return False
+    study = job["result"]
+    t = study["trials"]
+    print(f"   {t['total']} trials: {t['complete']} completed, {t['pruned']} pruned, {t['failed']} failed")
+    if study["best"]:
+        params = ", ".join(f"{k} {v:.3g}" for k, v in study["best"]["params"].items())
+        print(f"   best: trial {study['best']['number']} ({params})")
+    print(f"   {study['verdict']}")
+    print(f"   join from another machine: {study['join']}")
+    bad = await _call(client, {**args, "n_trials": 0}, "bad input: n_trials 0", "optimize")
+    return bad is None and t["failed"] == 0
 
 
 def _print_backtest(result: dict[str, Any]) -> None:

@@ -117,6 +117,7 @@ def test_demo_runs_offline_and_reports(tmp_path):
     assert "## list_models: mdl-" in out.stdout
     assert "run_backtest: mdl-xgboost-" in out.stdout and "buy and hold" in out.stdout
     assert "## list_backtests: bt-" in out.stdout
+    assert "optimize: 20 trials" in out.stdout and "Deflated for" in out.stdout
 
 
 def test_wheel_ships_tools_and_resources_inside_the_package(tmp_path):
