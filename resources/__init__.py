@@ -3,7 +3,7 @@
 from mcp.server.mcpserver import MCPServer
 
 from mcp_trader.home import Home
-from mcp_trader.resources import backtests, datasets, features, jobs, models, studies
+from mcp_trader.resources import backtests, datasets, exports, features, jobs, models, studies
 
 
 def register(server: MCPServer, home: Home) -> None:
@@ -11,5 +11,6 @@ def register(server: MCPServer, home: Home) -> None:
     features.register(server, home)
     models.register(server, home)
     backtests.register(server, home)
+    exports.register(server, home)
     studies.register(server, home)
     jobs.register(server, home)

@@ -2,7 +2,7 @@
 
 from mcp.server.mcpserver import MCPServer
 
-from mcp_trader.tools import backtest, data, features, jobs, models, optimize
+from mcp_trader.tools import backtest, data, export, features, jobs, models, optimize
 
 
 def register(server: MCPServer) -> None:
@@ -10,5 +10,6 @@ def register(server: MCPServer) -> None:
     features.register(server)
     models.register(server)
     backtest.register(server)
+    export.register(server)
     optimize.register(server)
     jobs.register(server)

@@ -19,6 +19,7 @@ from mcp_trader.models.base import CLASSES, Report, class_weights, silent
 from mcp_trader.models.calibration import fit_temperature, softmax
 from mcp_trader.models.data import TrainingData
 from mcp_trader.models.params import LSTMParams
+from mcp_trader.models.sequences import padded_inputs, window_index
 from mcp_trader.store.files import write_atomically
 
 
@@ -190,24 +191,14 @@ class LSTMLearner:
 
     def _sequences(self, data: TrainingData, rows: np.ndarray) -> torch.Tensor:
         """(len(rows), seq_len, features + 1): each row's window ending at its bar, gathered from the padded cube."""
-        inputs = self._inputs(data)
-        asset = torch.as_tensor(data.asset[rows], dtype=torch.long, device=self.device)
-        bar = torch.as_tensor(data.bar[rows], dtype=torch.long, device=self.device)
-        offsets = torch.arange(self.params.seq_len, device=self.device)
-        # the cube is front-padded by seq_len - 1 bars, so the window ending at bar b starts at padded index b
-        return inputs[asset[:, None], bar[:, None] + offsets[None, :]]
+        asset, bar = window_index(data, rows, self.params.seq_len)
+        return self._inputs(data)[torch.as_tensor(asset, device=self.device), torch.as_tensor(bar, device=self.device)]
 
     def _inputs(self, data: TrainingData) -> torch.Tensor:
         """The scaled cube with a presence channel, front-padded with seq_len - 1 empty bars, on the device."""
         if self._cached is not None and self._cached[0] is data:
             return self._cached[1]
-        assets, bars, n = data.cube.shape
-        pad = self.params.seq_len - 1
-        out = np.zeros((assets, pad + bars, n + 1), np.float32)
-        scaled = (data.cube - self.mean.astype(np.float32)) / self.std.astype(np.float32)
-        out[:, pad:, :n] = np.nan_to_num(scaled, nan=0.0, posinf=0.0, neginf=0.0)
-        out[data.asset, pad + data.bar, n] = 1.0
-        tensor = torch.from_numpy(out).to(self.device)
+        tensor = torch.from_numpy(padded_inputs(data, self.mean, self.std, self.params.seq_len)).to(self.device)
         self._cached = (data, tensor)
         return tensor
 
