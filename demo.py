@@ -48,6 +48,7 @@ async def _session(home: str) -> int:
         ok &= trained
         ok &= await _backtests(client, Path(home), model_id)
         ok &= await _optimize(client)
+        ok &= await _export(client, model_id)
     print(f"\ndone in {time.perf_counter() - started:.1f} s" + ("" if ok else " — WITH FAILURES"))
     return 0 if ok else 1
 
@@ -237,6 +238,25 @@ async def _optimize(client: Client) -> bool:
     print(f"   join from another machine: {study['join']}")
     bad = await _call(client, {**args, "n_trials": 0}, "bad input: n_trials 0", "optimize")
     return bad is None and t["failed"] == 0
+
+
+async def _export(client: Client, model_id: str | None) -> bool:
+    if model_id is None:
+        return False
+    job = await _call(client, {"model_id": model_id, "wait_seconds": 120},
+                      f"export_onnx: {model_id} with a parity check on its last walk-forward test rows", "export_onnx")
+    if job is None or job["status"] != "succeeded":
+        return False
+    cert = job["result"]
+    parity, latency = cert["parity"], cert["latency"]
+    print(f"   {cert['id']}: {', '.join(f['name'] for f in cert['files'])}; parity on {parity['held_out']['rows']} "
+          f"rows: max relative difference {parity['max_relative_diff']:.2e} (threshold {parity['threshold']:.0e}), "
+          f"{'passed' if parity['passed'] else 'FAILED'}")
+    for case in (latency["single_row"], latency["batch"]):
+        print(f"   {case['rows']:>5} rows: native p50 {case['native']['p50_ms']:.3f} ms, ONNX Runtime p50 "
+              f"{case['onnxruntime']['p50_ms']:.3f} ms ({case['speedup_p50']:.1f}x)")
+    bad = await _call(client, {"model_id": "mdl-nope"}, "bad input: export of an unknown model", "export_onnx")
+    return bad is None and parity["passed"]
 
 
 def _print_backtest(result: dict[str, Any]) -> None:

@@ -118,6 +118,7 @@ def test_demo_runs_offline_and_reports(tmp_path):
     assert "run_backtest: mdl-xgboost-" in out.stdout and "buy and hold" in out.stdout
     assert "## list_backtests: bt-" in out.stdout
     assert "optimize: 20 trials" in out.stdout and "Deflated for" in out.stdout
+    assert "export_onnx: mdl-xgboost-" in out.stdout and "passed" in out.stdout
 
 
 def test_wheel_ships_tools_and_resources_inside_the_package(tmp_path):
