@@ -1,5 +1,6 @@
 """optimize: an Optuna study over model and strategy parameters, scored on out-of-sample backtests."""
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -68,7 +69,7 @@ async def optimize(
                                seed=seed, device=device, sources=sources, market=market)
         resolve_device(device)
         if storage is not None:
-            open_storage(storage)  # unreachable: a tool error now, not a failed job later
+            await asyncio.to_thread(open_storage, storage)  # unreachable: a tool error now, not a failed job later
 
         async def work(control) -> StudySummary:
             return await run_study(home, request, control.report)

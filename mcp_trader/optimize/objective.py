@@ -53,6 +53,7 @@ class Objective:
                  report: Report = silent):
         self.market, self.target, self.folds = market, target, folds
         self.capital, self.device, self.report = capital, device, report
+        self._rule_folds: list[tuple[int, int]] | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         params = suggest(trial, self.target)
@@ -79,10 +80,9 @@ class Objective:
         """(test bar range, signal, strength) per fold, fitted lazily so that pruning saves the later fits."""
         fs = self.market.fs
         if self.target == "confluence":
-            data = training_data(fs, "general", LabelSpec(horizon=DEFAULT_HORIZON))
             signal, strength = confluence_signals(fs.panel, fs.frame, params["strategy"]["threshold"])
-            for split in walk_forward(data, self.folds, DEFAULT_HORIZON, "expanding", TEST_SHARE, VAL_SHARE):
-                yield split.test_bars, signal, strength
+            for bars in self._confluence_folds():
+                yield bars, signal, strength
             return
         labels = LabelSpec(**params["labels"])
         data = training_data(fs, "general", labels)
@@ -94,6 +94,14 @@ class Objective:
             proba[data.bar[split.test], data.asset[split.test]] = learner.predict_proba(data, split.test)
             signal, strength = rules.from_probabilities(proba, params["strategy"]["min_confidence"])
             yield split.test_bars, signal, strength
+
+    def _confluence_folds(self) -> list[tuple[int, int]]:
+        """The rule learns nothing, so its test blocks are the same for every trial: found once."""
+        if self._rule_folds is None:
+            data = training_data(self.market.fs, "general", LabelSpec(horizon=DEFAULT_HORIZON))
+            splits = walk_forward(data, self.folds, DEFAULT_HORIZON, "expanding", TEST_SHARE, VAL_SHARE)
+            self._rule_folds = [split.test_bars for split in splits]
+        return self._rule_folds
 
     def _trade(self, bars: tuple[int, int], signal, strength, strategy: dict) -> tuple[np.ndarray, int]:
         a, b = bars

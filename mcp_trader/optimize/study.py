@@ -64,7 +64,7 @@ def default_storage(home: Home) -> str:
 
 async def run_study(home: Home, request: StudyRequest, report: Report = silent) -> StudySummary:
     url = request.storage or default_storage(home)
-    storage = open_storage(url)
+    storage = await asyncio.to_thread(open_storage, url)  # a remote database may take seconds to answer
     device = resolve_device(request.device)
     fs = await build_feature_set(home, _feature_request(request))
     name = request.study or f"{request.target}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
@@ -231,8 +231,7 @@ async def _remember(home: Home, name: str, url: str, config: StudyConfig) -> Non
 
 
 async def known_studies(home: Home) -> list[dict[str, Any]]:
-    rows = await (await home.db()).fetch_all("SELECT * FROM studies ORDER BY updated_at DESC")
-    return rows
+    return await (await home.db()).fetch_all("SELECT * FROM studies ORDER BY updated_at DESC")
 
 
 async def study_url(home: Home, name: str) -> str:
