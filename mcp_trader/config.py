@@ -2,14 +2,14 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SOURCES = ("aster", "binance", "coingecko", "sample", "synthetic")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MCP_TRADER_", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="MCP_TRADER_", frozen=True, populate_by_name=True)
 
     home: Path = Field(Path("~/.mcp-trader"), description="Where all state lives.")
     offline: bool = Field(False, description="Skip network sources entirely.")
@@ -26,6 +26,28 @@ class Settings(BaseSettings):
     synthetic_seed: int = 7
     http_token: str | None = Field(None, repr=False, description="Bearer token for HTTP transport.")
     log_level: str = "INFO"
+
+    # Trading. Limits live here only: no tool argument can raise them.
+    paper_balance: float = Field(10_000.0, gt=0, description="Starting USDT balance of the paper account.")
+    paper_slippage_bps: float = Field(2.0, ge=0, le=500, description="Paper market fills slip this much.")
+    risk_per_trade: float = Field(0.01, gt=0, lt=1, description="Equity fraction lost if an entry's stop is hit.")
+    stop_atr: float = Field(2.0, gt=0, le=50, description="The stop distance risk is measured at, in ATR(14)s.")
+    max_positions: int = Field(5, ge=1, le=50, description="Open positions at once, all symbols together.")
+    max_order_notional: float = Field(5_000.0, gt=0, description="USDT notional of one order at most.")
+    max_leverage: float = Field(3.0, gt=0, le=20, description="Gross notional at most this multiple of equity.")
+    daily_loss_limit: float = Field(
+        0.05, gt=0, lt=1, description="A UTC day's loss (fraction of its starting equity) that halts new risk."
+    )
+    trading_timeframe: str = Field("1h", description="Bars that prices, ATR and the paper loop use.")
+    live_trading: bool = Field(False, description="Opt-in: without it every live order is refused.")
+    confirm_ttl_s: float = Field(120.0, gt=0, le=3600, description="How long a live order's preview token lasts.")
+    aster_chain_id: int = Field(1666, description="EIP-712 chain id: 1666 mainnet, 714 testnet.")
+    # Aster V3 (EIP-712) credentials: the main wallet, the API wallet (agent) and the agent's private key.
+    aster_user: str | None = Field(None, validation_alias=AliasChoices("ASTER_USER", "aster_user"))
+    aster_signer: str | None = Field(None, validation_alias=AliasChoices("ASTER_SIGNER", "aster_signer"))
+    aster_private_key: SecretStr | None = Field(
+        None, repr=False, validation_alias=AliasChoices("ASTER_PRIVATE_KEY", "aster_private_key")
+    )
 
     @property
     def home_dir(self) -> Path:
@@ -55,6 +77,10 @@ class Settings(BaseSettings):
     def studies_path(self) -> Path:
         """The default Optuna storage: one SQLite file for every study of this home."""
         return self.home_dir / "studies.sqlite"
+
+    @property
+    def trading_dir(self) -> Path:
+        return self.home_dir / "trading"
 
     @property
     def db_path(self) -> Path:

@@ -20,3 +20,7 @@ class NotFoundError(LookupError):
 
 class Cancelled(Exception):
     """Work was asked to stop; progress reports raise it so that long loops end at their next step."""
+
+
+class Refused(Exception):
+    """A well-formed request that a rule refuses (a risk limit, the venue): nothing was done."""

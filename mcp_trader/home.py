@@ -11,6 +11,7 @@ from mcp_trader.store.db import Database
 if TYPE_CHECKING:
     from mcp_trader.jobs import Jobs
     from mcp_trader.store.candles import CandleStore
+    from mcp_trader.trading.desk import Desk
 
 
 class Home:
@@ -18,6 +19,7 @@ class Home:
         self.settings = settings
         self._db: Database | None = None
         self._jobs: Jobs | None = None
+        self._desk: Desk | None = None
         self._lock = asyncio.Lock()
 
     @cached_property
@@ -46,7 +48,18 @@ class Home:
             await self._jobs.recover()
         return self._jobs
 
+    def desk(self) -> "Desk":
+        """The trading desk (paper and live orders, the ledger), made on first use."""
+        from mcp_trader.trading.desk import Desk
+
+        if self._desk is None:
+            self._desk = Desk(self)
+        return self._desk
+
     async def close(self) -> None:
+        if self._desk is not None:
+            await self._desk.close()
+            self._desk = None
         if self._jobs is not None:
             await self._jobs.close()
             self._jobs = None

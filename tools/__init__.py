@@ -2,7 +2,7 @@
 
 from mcp.server.mcpserver import MCPServer
 
-from mcp_trader.tools import backtest, data, export, features, jobs, models, optimize
+from mcp_trader.tools import backtest, data, export, features, jobs, models, optimize, trading
 
 
 def register(server: MCPServer) -> None:
@@ -13,3 +13,4 @@ def register(server: MCPServer) -> None:
     export.register(server)
     optimize.register(server)
     jobs.register(server)
+    trading.register(server)

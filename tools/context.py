@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
-from mcp_trader.errors import InputError, NotFoundError
+from mcp_trader.errors import InputError, NotFoundError, Refused
 from mcp_trader.home import Home
 
 
@@ -19,5 +19,5 @@ async def tool_errors() -> AsyncIterator[None]:
     """Show bad input and missing things to the agent as tool errors, in the core's words."""
     try:
         yield
-    except (InputError, NotFoundError) as error:
+    except (InputError, NotFoundError, Refused) as error:
         raise ToolError(str(error)) from error

@@ -96,6 +96,105 @@ MIGRATIONS: tuple[str, ...] = (
         record TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE accounts (
+        mode TEXT PRIMARY KEY,
+        start_balance REAL NOT NULL,
+        cash REAL NOT NULL,
+        realized_pnl REAL NOT NULL,
+        fees REAL NOT NULL,
+        funding REAL NOT NULL,
+        day TEXT,
+        day_start_equity REAL,
+        halted_until TEXT,
+        halt_reason TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE orders (
+        client_order_id TEXT PRIMARY KEY,
+        mode TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        type TEXT NOT NULL,
+        quantity REAL NOT NULL,
+        price REAL,
+        reduce_only INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        venue_order_id TEXT,
+        filled_quantity REAL NOT NULL,
+        average_price REAL,
+        fees REAL NOT NULL,
+        reason TEXT,
+        request TEXT NOT NULL,
+        risk TEXT,
+        reference_price REAL NOT NULL,
+        reference_time TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX orders_by_mode_status ON orders (mode, status);
+    CREATE TABLE fills (
+        mode TEXT NOT NULL,
+        trade_id TEXT NOT NULL,
+        client_order_id TEXT NOT NULL REFERENCES orders (client_order_id),
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        quantity REAL NOT NULL,
+        price REAL NOT NULL,
+        fee REAL NOT NULL,
+        liquidity TEXT NOT NULL,
+        realized_pnl REAL NOT NULL,
+        time TEXT NOT NULL,
+        PRIMARY KEY (mode, trade_id)
+    );
+    CREATE INDEX fills_by_time ON fills (mode, time);
+    CREATE TABLE positions (
+        mode TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        quantity REAL NOT NULL,
+        entry_price REAL NOT NULL,
+        realized_pnl REAL NOT NULL,
+        fees REAL NOT NULL,
+        funding REAL NOT NULL,
+        opened_at TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (mode, symbol)
+    );
+    CREATE TABLE funding_payments (
+        mode TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        time TEXT NOT NULL,
+        rate REAL NOT NULL,
+        quantity REAL NOT NULL,
+        price REAL NOT NULL,
+        amount REAL NOT NULL,
+        PRIMARY KEY (mode, symbol, time)
+    );
+    CREATE TABLE equity_snapshots (
+        mode TEXT NOT NULL,
+        time TEXT NOT NULL,
+        equity REAL NOT NULL,
+        cash REAL NOT NULL,
+        unrealized_pnl REAL NOT NULL,
+        gross_notional REAL NOT NULL,
+        PRIMARY KEY (mode, time)
+    );
+    CREATE TABLE confirmations (
+        token_hash TEXT PRIMARY KEY,
+        client_order_id TEXT NOT NULL,
+        intent TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE reconciliations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        mode TEXT NOT NULL,
+        time TEXT NOT NULL,
+        report TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -107,7 +206,7 @@ class Database:
 
     async def open(self) -> "Database":
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = await aiosqlite.connect(self.path, isolation_level=None)
+        self._conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
         self._conn.row_factory = aiosqlite.Row
         try:
             await self._conn.execute("PRAGMA journal_mode=WAL")

@@ -1,0 +1,345 @@
+"""The trading desk: every order path, paper and live, in one place.
+
+place: resolve the order to the venue's units → (live) preview and token → in one transaction: idempotency by
+client order id, the risk guard, the intent written as 'pending' → the broker sends it → in one transaction: the
+venue's answer, its fills, position, cash, equity. A crash between the two transactions leaves a 'pending' order
+that start-up resolves: paper orders never reached the (simulated) venue; live ones are looked up by client order
+id on the venue.
+"""
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from mcp_trader.errors import InputError, NotFoundError, Refused
+from mcp_trader.home import Home
+from mcp_trader.trading import confirm
+from mcp_trader.trading.broker import Broker
+from mcp_trader.trading.guard import Book, RiskFigures, RiskLimits, check, halt_if_breached
+from mcp_trader.trading.ledger import Ledger, LedgerFill, LedgerOrder
+from mcp_trader.trading.orders import (
+    Intent,
+    Mode,
+    OrderRejected,
+    OrderRequest,
+    OrderStatusUnknown,
+    Quote,
+    VenueOrder,
+)
+from mcp_trader.trading.paper import PaperBroker, new_client_order_id
+from mcp_trader.trading.placement import Placement
+from mcp_trader.trading.prices import StorePrices
+from mcp_trader.trading.valuation import Valuation, value
+
+log = logging.getLogger(__name__)
+
+
+class VenueRefused(Refused):
+    """The venue refused the order; the ledger keeps it as rejected."""
+
+
+class Desk:
+    def __init__(self, home: Home):
+        self.home = home
+        self.settings = home.settings
+        self.limits = RiskLimits.of(home.settings)
+        self.prices = StorePrices(home)
+        self._brokers: dict[str, Broker] = {}
+        self._recovered: set[str] = set()
+        self._opening = asyncio.Lock()
+
+    async def ledger(self) -> Ledger:
+        return Ledger(await self.home.db(), {"paper": self.settings.paper_balance, "live": 0.0})
+
+    async def broker(self, mode: Mode) -> Broker:
+        async with self._opening:
+            if mode not in self._brokers:
+                self._brokers[mode] = PaperBroker(self.home) if mode == "paper" else self._live_broker()
+            if mode not in self._recovered:
+                await self.recover(mode, self._brokers[mode])
+                self._recovered.add(mode)
+            return self._brokers[mode]
+
+    def _live_broker(self) -> Broker:
+        if not self.settings.live_trading:
+            raise InputError("mode", "live trading is not enabled on this server",
+                             "mode='paper'; live needs MCP_TRADER_LIVE_TRADING=true and ASTER_USER, ASTER_SIGNER, "
+                             "ASTER_PRIVATE_KEY in the server's environment")
+        from mcp_trader.trading.aster import AsterBroker
+
+        return AsterBroker(self.settings)
+
+    # --- orders -------------------------------------------------------------------------------
+    async def place(self, request: OrderRequest, confirm_token: str | None = None) -> Placement:
+        broker = await self.broker(request.mode)
+        await self.refresh(request.mode)
+        symbol = perpetual(request.symbol)
+        quote, atr = await self._market(broker, symbol)
+        intent = await self._resolve(broker, request, symbol, quote)
+        asked = _asked(request, symbol)
+        if request.mode == "live" and confirm_token is None:
+            return await self._preview(broker, intent, asked, quote, atr)
+        ledger = await self.ledger()
+        marks = await self._marks(broker, request.mode, {symbol: quote.price})
+        db = await self.home.db()
+        async with db.transaction() as conn:
+            if confirm_token is not None:
+                intent = await confirm.redeem(conn, confirm_token, asked)
+            known = await ledger.order(conn, intent.client_order_id)
+            if known is not None and known.status != "not_placed":
+                return await self._duplicate(ledger, conn, known, asked)
+            book = await self._book(ledger, conn, request.mode, marks)
+            risk = check(self.limits, intent, quote.price, atr, book, datetime.now(UTC))
+            await ledger.insert_intent(conn, intent, asked, risk.model_dump(mode="json"), quote.price, quote.time)
+        return await self._send(broker, intent, risk, quote)
+
+    async def _send(self, broker: Broker, intent: Intent, risk: RiskFigures, quote: Quote) -> Placement:
+        try:
+            venue = await broker.submit(intent)
+        except OrderRejected as refused:
+            await self._set(intent, "rejected", refused.reason)
+            raise VenueRefused(f"the venue rejected order {intent.client_order_id}: {refused.reason}") from None
+        except (OrderStatusUnknown, OSError, TimeoutError) as lost:
+            await self._set(intent, "unknown", f"the venue's answer was lost ({type(lost).__name__}); "
+                                               "reconciled by client order id on the next call")
+            order = await self.order(intent.client_order_id)
+            return Placement(outcome="unknown", order=order, risk=risk, quote=quote,
+                             note="the order may or may not be on the venue: get_orders reconciles it by its "
+                                  "client order id before anything else is sent")
+        fills = await self._record(intent.mode, venue)
+        order = await self.order(intent.client_order_id)
+        return Placement(outcome="placed", order=order, fills=fills, risk=risk, quote=quote)
+
+    async def _preview(self, broker: Broker, intent: Intent, asked: dict, quote: Quote,
+                       atr: float | None) -> Placement:
+        ledger = await self.ledger()
+        marks = await self._marks(broker, intent.mode, {intent.symbol: quote.price})
+        db = await self.home.db()
+        async with db.transaction() as conn:
+            known = await ledger.order(conn, intent.client_order_id)
+            if known is not None and known.status != "not_placed":
+                return await self._duplicate(ledger, conn, known, asked)
+            risk = check(self.limits, intent, quote.price, atr, await self._book(ledger, conn, "live", marks),
+                         datetime.now(UTC))
+            token, expires = await confirm.issue(conn, intent, asked, self.settings.confirm_ttl_s)
+        price = intent.price if intent.type == "limit" else quote.price
+        fee = getattr(broker, "taker_fee", 0.00035)
+        estimate = {"fill_price": price, "quantity": intent.quantity, "notional": intent.quantity * price,
+                    "fee": intent.quantity * price * fee, "fee_rate": fee}
+        return Placement(outcome="preview", risk=risk, quote=quote, estimate=estimate, confirm_token=token,
+                         expires_at=expires, order=None,
+                         note=f"nothing was sent. To send this order, call place_order again with the same arguments "
+                              f"and confirm_token before {expires}.")
+
+    async def _duplicate(self, ledger: Ledger, conn, known: LedgerOrder, asked: dict) -> Placement:
+        if await ledger.request_of(conn, known.client_order_id) != asked:
+            raise InputError("client_order_id", f"{known.client_order_id} was already used for a different order",
+                             "a new client_order_id, or the same arguments to look the first one up")
+        return Placement(outcome="duplicate", order=known,
+                         note="an order with this client_order_id already exists; nothing new was sent")
+
+    async def cancel(self, mode: Mode, client_order_id: str) -> LedgerOrder:
+        broker = await self.broker(mode)
+        order = await self.order(client_order_id)
+        if order.mode != mode:
+            raise InputError("mode", f"order {client_order_id} is a {order.mode} order", f"mode='{order.mode}'")
+        if order.status not in ("open", "partially_filled"):
+            raise InputError("client_order_id", f"order {client_order_id} is {order.status}, not open",
+                             "an open limit order (get_orders lists them)")
+        venue = await broker.cancel(order.intent())
+        await self._record(mode, venue)
+        return await self.order(client_order_id)
+
+    async def order(self, client_order_id: str) -> LedgerOrder:
+        db = await self.home.db()
+        found = await (await self.ledger()).order(db.conn, client_order_id)
+        if found is None:
+            raise NotFoundError(f"no order with client_order_id {client_order_id!r}; get_orders lists them")
+        return found
+
+    async def orders(self, mode: Mode, since: str | None = None, statuses: tuple[str, ...] | None = None,
+                     symbol: str | None = None, limit: int = 100) -> list[LedgerOrder]:
+        await self.broker(mode)
+        await self.refresh(mode)
+        return await (await self.ledger()).orders(mode, since, statuses, perpetual(symbol) if symbol else None, limit)
+
+    # --- the account --------------------------------------------------------------------------
+    async def valuation(self, mode: Mode, since: str | None = None) -> Valuation:
+        broker = await self.broker(mode)
+        await self.refresh(mode)
+        ledger = await self.ledger()
+        marks = await self._marks(broker, mode, {})
+        db = await self.home.db()
+        async with db.transaction() as conn:
+            result = await value(ledger, conn, mode, marks, since)
+            await self._daily(ledger, conn, mode, result.equity)
+            await ledger.snapshot(conn, mode, _now(), result.equity, result.cash, result.unrealized_pnl,
+                                  result.gross_notional)
+        return await self._with_account(ledger, result)
+
+    async def refresh(self, mode: Mode) -> None:
+        """Bring working orders up to date: paper limits met by newer bars, funding settled on held paper positions,
+        and live orders whose state is open or unknown."""
+        broker = self._brokers.get(mode)
+        if broker is None:
+            return
+        ledger = await self.ledger()
+        db = await self.home.db()
+        for order in await ledger.live_orders(db.conn, mode):
+            venue = await self._latest(broker, order)
+            if venue is not None:
+                await self._record(mode, venue)
+        if mode == "paper":
+            from mcp_trader.trading.funding import settle_paper_funding
+
+            await settle_paper_funding(self, ledger)
+
+    async def recover(self, mode: Mode, broker: Broker) -> None:
+        """On start: orders a stopped server left pending or unknown get their true state."""
+        ledger = await self.ledger()
+        db = await self.home.db()
+        for order in await ledger.live_orders(db.conn, mode):
+            if order.status not in ("pending", "unknown"):
+                continue
+            venue = None if mode == "paper" else await broker.lookup(order.intent())
+            if venue is None:
+                await self._set(order.intent(), "not_placed", "the server stopped before the order reached the venue")
+            else:
+                await self._record(mode, venue)
+        if mode == "live":
+            from mcp_trader.trading.reconcile import reconcile_positions
+
+            await reconcile_positions(self, ledger, broker)
+
+    # --- helpers ------------------------------------------------------------------------------
+    async def _latest(self, broker: Broker, order: LedgerOrder) -> VenueOrder | None:
+        if isinstance(broker, PaperBroker):
+            if order.type == "limit" and order.status == "open":
+                return await broker.sweep(order.intent(), order.reference_time)
+            return None
+        if order.status == "pending":
+            return None  # being sent right now by another call
+        return await broker.lookup(order.intent())
+
+    async def _resolve(self, broker: Broker, request: OrderRequest, symbol: str, quote: Quote) -> Intent:
+        rules = await broker.rules(symbol)
+        market = request.type == "market"
+        price = rules.check_price(request.price) if request.price is not None else None
+        wanted = request.quantity if request.quantity is not None else request.notional / (price or quote.price)
+        quantity = rules.check_quantity(rules.floor_quantity(wanted, market), market, wanted)
+        rules.check_notional(quantity, price or quote.price, request.reduce_only)
+        return Intent(client_order_id=request.client_order_id or new_client_order_id(), mode=request.mode,
+                      symbol=symbol, side=request.side, type=request.type, quantity=quantity, price=price,
+                      reduce_only=request.reduce_only)
+
+    async def _market(self, broker: Broker, symbol: str) -> tuple[Quote, float | None]:
+        if isinstance(broker, PaperBroker):
+            market = await self.prices.market(symbol)
+            return market.quote, market.atr
+        await broker.rules(symbol)
+        return await broker.quote(symbol), await broker.atr(symbol, self.settings.trading_timeframe)
+
+    async def _marks(self, broker: Broker, mode: Mode, known: dict[str, float]) -> dict[str, float]:
+        db = await self.home.db()
+        held = await (await self.ledger()).positions(db.conn, mode)
+        marks = dict(known)
+        for symbol in held:
+            if symbol not in marks:
+                marks[symbol] = (await broker.quote(symbol)).price
+        return marks
+
+    async def _book(self, ledger: Ledger, conn, mode: Mode, marks: dict[str, float]) -> Book:
+        positions = await ledger.positions(conn, mode)
+        quantities = {s: p.quantity for s, p in positions.items()}
+        for working in await ledger.live_orders(conn, mode):  # orders still working count as if filled
+            signed = working.quantity - working.filled_quantity
+            quantities[working.symbol] = quantities.get(working.symbol, 0.0) + (
+                signed if working.side == "buy" else -signed)
+        for symbol, position in positions.items():
+            marks.setdefault(symbol, position.entry_price)
+        account = await ledger.account(conn, mode)
+        equity = account.cash + sum(p.quantity * marks[s] for s, p in positions.items())
+        start = await self._daily(ledger, conn, mode, equity)
+        account = await ledger.account(conn, mode)
+        halted = datetime.fromisoformat(account.halted_until) if account.halted_until else None
+        return Book(quantities=quantities, marks=marks, equity=equity, day_start_equity=start, halted_until=halted)
+
+    async def _daily(self, ledger: Ledger, conn, mode: Mode, equity: float) -> float:
+        """Roll the UTC day (its starting equity; an expired halt lifts) and halt new risk on a breach."""
+        account = await ledger.account(conn, mode)
+        now = datetime.now(UTC)
+        update: dict[str, Any] = {}
+        if account.day != now.date().isoformat():
+            update = {"day": now.date().isoformat(), "day_start_equity": equity}
+        halted = account.halted_until
+        if halted and datetime.fromisoformat(halted) <= now:
+            update |= {"halted_until": None, "halt_reason": None}
+            halted = None
+        start = update.get("day_start_equity") or account.day_start_equity or equity
+        until = None if halted else halt_if_breached(self.limits, equity, start, now)
+        if until is not None:
+            reason = (f"equity {equity:,.2f} is {1 - equity / start:.2%} under the day's start {start:,.2f}, at or "
+                      f"over the daily loss limit {self.limits.daily_loss_limit:.2%}")
+            update |= {"halted_until": until.isoformat(), "halt_reason": reason}
+            log.warning("%s account: daily loss stop: %s", mode, reason)
+        if update:
+            await ledger.save_account(conn, account.model_copy(update=update))
+        return start
+
+    async def reset_daily_stop(self, mode: Mode) -> None:
+        """A person's decision (a CLI command, not a tool): lift today's halt and restart the day at current equity."""
+        valuation = await self.valuation(mode)
+        ledger = await self.ledger()
+        db = await self.home.db()
+        async with db.transaction() as conn:
+            account = await ledger.account(conn, mode)
+            await ledger.save_account(conn, account.model_copy(update={
+                "halted_until": None, "halt_reason": None, "day_start_equity": valuation.equity,
+                "day": datetime.now(UTC).date().isoformat()}))
+
+    async def _record(self, mode: Mode, venue: VenueOrder) -> list[LedgerFill]:
+        ledger = await self.ledger()
+        db = await self.home.db()
+        async with db.transaction() as conn:
+            return await ledger.record(conn, mode, venue)
+
+    async def _set(self, intent: Intent, status: str, reason: str) -> None:
+        ledger = await self.ledger()
+        db = await self.home.db()
+        async with db.transaction() as conn:
+            await ledger.set_status(conn, intent.client_order_id, status, reason)
+
+    async def _with_account(self, ledger: Ledger, result: Valuation) -> Valuation:
+        db = await self.home.db()
+        account = await ledger.account(db.conn, result.mode)
+        return result.model_copy(update={"halted_until": account.halted_until, "halt_reason": account.halt_reason,
+                                         "day_start_equity": account.day_start_equity, "limits": self.limits})
+
+    async def close(self) -> None:
+        for broker in self._brokers.values():
+            await broker.close()
+        self._brokers.clear()
+
+
+def perpetual(text: str) -> str:
+    """BTC, BTC/USDT or BTC/USDT:USDT → BTC/USDT:USDT (orders go to USDT perpetuals)."""
+    from mcp_trader.data.symbols import parse_symbol
+
+    cleaned = text.strip().upper()
+    if "/" not in cleaned:
+        cleaned += "/USDT"
+    symbol = parse_symbol(cleaned, "perp", field="symbol")
+    if symbol.quote != "USDT":
+        raise InputError("symbol", f"{text!r}: only USDT-margined perpetuals are traded", "BTC/USDT:USDT or BTC")
+    return f"{symbol.base}/USDT:USDT"
+
+
+def _asked(request: OrderRequest, symbol: str) -> dict[str, Any]:
+    """The caller's order as compared for idempotency and confirmation (mode and ids aside)."""
+    fields = request.model_dump(exclude={"client_order_id"})
+    return {**fields, "symbol": symbol}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -1,0 +1,40 @@
+"""Funding on paper positions: each 8-hourly settlement the paper market's clock has passed while a position was
+held is booked at the rate of the bundled funding history, on the notional at that bar's open (as the backtest)."""
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from mcp_trader.backtest.funding import history
+
+if TYPE_CHECKING:
+    from mcp_trader.trading.desk import Desk
+    from mcp_trader.trading.ledger import Ledger
+
+
+async def settle_paper_funding(desk: "Desk", ledger: "Ledger") -> int:
+    db = await desk.home.db()
+    booked = 0
+    for symbol, position in (await ledger.positions(db.conn, "paper")).items():
+        rates = history(symbol.split("/")[0])
+        if rates is None or position.opened_at is None:
+            continue
+        last = await ledger.last_funding_time(db.conn, "paper", symbol)
+        since = pd.Timestamp(max(filter(None, (last, position.opened_at))))
+        bars = await desk.prices.bars_after(symbol, since.isoformat())
+        if bars.empty:
+            continue
+        ms = rates.index.to_numpy()
+        due = rates[(ms > since.value // 1_000_000) & (ms <= bars.index[-1].value // 1_000_000)]
+        for when_ms, rate in due.items():
+            when = pd.Timestamp(int(when_ms), unit="ms", tz="UTC")
+            if when not in bars.index:
+                continue
+            async with db.transaction() as conn:
+                held = (await ledger.positions(conn, "paper")).get(symbol)
+                if held is None:
+                    break
+                paid = await ledger.book_funding(conn, "paper", symbol, when.isoformat(), float(rate), held.quantity,
+                                                 float(bars.loc[when, "open"]))
+                booked += paid is not None
+    return booked

@@ -1,0 +1,125 @@
+"""The risk guard: every order, paper or live, passes it. Its limits come from Settings only (no tool argument
+reaches them). An order that only shrinks positions is always allowed; one that adds risk must keep within risk
+per trade, notional per order, open positions, leverage, and is refused while the daily loss stop holds."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel
+
+from mcp_trader.config import Settings
+from mcp_trader.errors import InputError, Refused
+from mcp_trader.trading.orders import Intent
+
+
+class RiskLimits(BaseModel, frozen=True):
+    risk_per_trade: float
+    stop_atr: float
+    max_positions: int
+    max_order_notional: float
+    max_leverage: float
+    daily_loss_limit: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> "RiskLimits":
+        return cls(**{name: getattr(settings, name) for name in cls.model_fields})
+
+
+class RiskFigures(BaseModel):
+    """What an order does to the account, next to the limits it was checked against."""
+
+    notional: float
+    added_notional: float  # the part that opens or grows a position
+    risk: float | None  # USDT lost on the added part if a stop_atr × ATR stop is hit
+    risk_fraction: float | None
+    open_positions_after: int
+    gross_notional_after: float
+    leverage_after: float
+    equity: float
+    day_loss_fraction: float
+    reduces_only: bool
+    limits: RiskLimits
+
+
+class RiskRejected(Refused):
+    """An order over a limit: which limit, the order's figure, the limit, and by how much it is over."""
+
+    def __init__(self, limit: str, figure: float, allowed: float, unit: str, detail: str):
+        self.limit, self.figure, self.allowed = limit, figure, allowed
+        over = f" by {figure - allowed:,.4g} {unit}".rstrip() if figure > allowed else ""
+        super().__init__(f"risk limit {limit}: {detail} {figure:,.6g} {unit} exceeds the limit {allowed:,.6g} "
+                         f"{unit}{over}".replace("  ", " "))
+
+
+@dataclass(frozen=True)
+class Book:
+    """The account as the guard sees it: signed quantities (positions plus orders still working), marks, equity."""
+
+    quantities: dict[str, float]
+    marks: dict[str, float]
+    equity: float
+    day_start_equity: float
+    halted_until: datetime | None
+
+
+def check(limits: RiskLimits, intent: Intent, price: float, atr: float | None, book: Book,
+          now: datetime) -> RiskFigures:
+    held = book.quantities.get(intent.symbol, 0.0)
+    signed = intent.quantity if intent.side == "buy" else -intent.quantity
+    after = held + signed
+    reducing = abs(after) <= abs(held) + 1e-12 and (after == 0 or (after > 0) == (held > 0))
+    if intent.reduce_only and not reducing:
+        raise InputError("reduce_only", f"the order would take {intent.symbol} from {held:g} to {after:g}, not "
+                                        "towards zero", f"a {'sell' if held > 0 else 'buy'} of at most {abs(held):g}"
+                         if held else "reduce_only only on a symbol with a position")
+    added = 0.0 if reducing else abs(after) - (abs(held) if (after > 0) == (held > 0) else 0.0)
+    figures = _figures(limits, intent, price, atr, book, after, added, reducing)
+    if not reducing:
+        _check_adding(limits, figures, intent, book, now)
+    return figures
+
+
+def _figures(limits: RiskLimits, intent: Intent, price: float, atr: float | None, book: Book, after: float,
+             added: float, reducing: bool) -> RiskFigures:
+    quantities = {**book.quantities, intent.symbol: after}
+    marks = {**book.marks, intent.symbol: price}
+    gross = sum(abs(q) * marks.get(s, 0.0) for s, q in quantities.items())
+    risk = None if atr is None or not atr > 0 else added * limits.stop_atr * atr
+    equity = book.equity
+    return RiskFigures(
+        notional=intent.quantity * price, added_notional=added * price, risk=risk,
+        risk_fraction=None if risk is None or equity <= 0 else risk / equity,
+        open_positions_after=sum(1 for q in quantities.values() if abs(q) > 1e-12),
+        gross_notional_after=gross, leverage_after=gross / equity if equity > 0 else float("inf"), equity=equity,
+        day_loss_fraction=max(0.0, 1 - equity / book.day_start_equity) if book.day_start_equity > 0 else 0.0,
+        reduces_only=reducing, limits=limits,
+    )
+
+
+def _check_adding(limits: RiskLimits, f: RiskFigures, intent: Intent, book: Book, now: datetime) -> None:
+    if book.halted_until is not None and now < book.halted_until:
+        raise RiskRejected("daily_loss_limit", f.day_loss_fraction * 100, limits.daily_loss_limit * 100, "%",
+                           f"new risk is halted until {book.halted_until.isoformat()} (only orders that reduce "
+                           "positions pass, or a manual reset: `mcp-trader reset-daily-stop`); today's loss")
+    if f.notional > limits.max_order_notional:
+        raise RiskRejected("max_order_notional", f.notional, limits.max_order_notional, "USDT",
+                           f"{intent.symbol} order notional")
+    if f.open_positions_after > limits.max_positions:
+        raise RiskRejected("max_positions", f.open_positions_after, limits.max_positions, "positions",
+                           "open positions (orders still working included) would be")
+    if f.leverage_after > limits.max_leverage:
+        raise RiskRejected("max_leverage", f.leverage_after, limits.max_leverage, "× equity",
+                           f"gross notional {f.gross_notional_after:,.2f} USDT would be")
+    if f.risk_fraction is None:
+        raise RiskRejected("risk_per_trade", float("inf"), limits.risk_per_trade * 100, "%",
+                           f"no ATR is known for {intent.symbol}, so the order's risk cannot be measured; risk")
+    if f.risk_fraction > limits.risk_per_trade:
+        raise RiskRejected("risk_per_trade", f.risk_fraction * 100, limits.risk_per_trade * 100, "% of equity",
+                           f"a {limits.stop_atr:g} × ATR stop would lose {f.risk:,.2f} USDT, that is")
+
+
+def halt_if_breached(limits: RiskLimits, equity: float, day_start_equity: float, now: datetime) -> datetime | None:
+    """When today's loss reaches the limit: new risk halts until the next UTC midnight."""
+    if day_start_equity > 0 and 1 - equity / day_start_equity >= limits.daily_loss_limit:
+        return datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
+    return None

@@ -1,0 +1,67 @@
+"""Paper prices from the candle store: the latest stored bar of a symbol, its ATR(14), and the bars after a time.
+The paper market's clock is the latest stored bar: it moves when collect_data (or the paper loop) stores new ones."""
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import talib
+
+from mcp_trader.data.timeframes import timeframe_ms
+from mcp_trader.errors import InputError
+from mcp_trader.features.indicators import ATR_PERIOD
+from mcp_trader.home import Home
+from mcp_trader.store.catalog import DatasetRecord
+from mcp_trader.trading.orders import Quote
+
+ATR_WINDOW = 20 * ATR_PERIOD  # Wilder smoothing forgets its start: (13/14)^266 < 1e-8
+
+
+@dataclass(frozen=True)
+class Market:
+    quote: Quote
+    atr: float | None
+    dataset_id: str
+    synthetic: bool
+
+
+class StorePrices:
+    def __init__(self, home: Home):
+        self.home = home
+        self.timeframe = home.settings.trading_timeframe
+
+    async def market(self, symbol: str) -> Market:
+        record = await self._dataset(symbol)
+        frame = await self._bars(record, None)
+        if frame.empty:
+            raise InputError("symbol", f"no stored {self.timeframe} candles for {symbol}",
+                             "a symbol collected with collect_data")
+        close = frame["close"].to_numpy(np.float64)
+        atr = talib.ATR(frame["high"].to_numpy(np.float64), frame["low"].to_numpy(np.float64), close, ATR_PERIOD)
+        closed_at = frame.index[-1] + pd.Timedelta(milliseconds=timeframe_ms(self.timeframe))
+        quote = Quote(symbol=symbol, price=float(close[-1]), time=closed_at.isoformat(),
+                      source=f"{record.source} {self.timeframe} close ({record.id})")
+        return Market(quote, None if np.isnan(atr[-1]) else float(atr[-1]), record.id, record.synthetic)
+
+    async def bars_after(self, symbol: str, after: str) -> pd.DataFrame:
+        """Bars that opened at or after `after` (ISO time): what a resting order could have met since then."""
+        record = await self._dataset(symbol)
+        return await asyncio.to_thread(self.home.candles.read, Path(record.path), pd.Timestamp(after), None)
+
+    async def _bars(self, record: DatasetRecord, start: pd.Timestamp | None) -> pd.DataFrame:
+        if start is None and record.last_time:
+            window = pd.Timedelta(milliseconds=ATR_WINDOW * timeframe_ms(self.timeframe))
+            start = pd.Timestamp(record.last_time) - window
+        return await asyncio.to_thread(self.home.candles.read, Path(record.path), start, None)
+
+    async def _dataset(self, symbol: str) -> DatasetRecord:
+        base = symbol.split("/")[0]
+        stored = [d for d in await (await self.home.catalog()).datasets()
+                  if d.symbol.split("/")[0] == base and d.timeframe == self.timeframe and d.rows > 0]
+        if not stored:
+            raise InputError("symbol", f"no stored {self.timeframe} candles for {base}: paper prices come from the "
+                                       "candle store", f"a symbol collected first with collect_data (e.g. {base}/USDT)")
+        # real data before synthetic, then the freshest
+        return max(stored, key=lambda d: (not d.synthetic, d.last_time or "", d.market == "perp"))

@@ -1,0 +1,135 @@
+"""Orders and the account: place_order, cancel_order, get_orders, get_pnl. Paper by default; live is guarded."""
+
+from datetime import datetime
+from typing import Annotated
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field, ValidationError
+
+from mcp_trader.tools.context import home_of, tool_errors
+from mcp_trader.trading.ledger import LedgerOrder
+from mcp_trader.trading.orders import CLIENT_ID, Mode, OrderType, Side
+from mcp_trader.trading.orders import Status as OrderStatus
+from mcp_trader.trading.placement import Placement
+from mcp_trader.trading.valuation import Valuation
+
+PLACE = """Place an order on the paper account (default) or, where this server enables it, live on Aster DEX.
+
+Orders go to USDT perpetuals (BTC, BTC/USDT or BTC/USDT:USDT). Give quantity (base units) or notional (USDT).
+Market orders fill at the latest price plus slippage and the taker fee; limit orders rest until the price trades
+through them (a marketable limit fills at once). Quantities are truncated to the venue's step; an off-tick price,
+a size under the minimum or a notional under the venue's minimum is refused. Every order passes the server's risk
+guard (risk per trade at a stop of stop_atr × ATR, max open positions, max notional per order, max leverage, the
+daily loss stop): the limits come from the server's configuration and no argument changes them; a refusal names
+the limit and by how much the order is over it. Reuse client_order_id to retry safely: an order already placed
+with it is answered, not sent again.
+Live: the first call sends nothing and answers a preview (estimated fill, fees, the risk figures) and a
+confirm_token that expires; call again with the same arguments and that token to send the order.
+Cost: milliseconds on paper; a live order is a few venue round trips. Answer: the order as the ledger holds it
+(status, filled quantity, average price, fees), its fills and the risk figures, or the live preview."""
+
+
+async def place_order(
+    ctx: Context,
+    symbol: Annotated[str, Field(description="BTC, BTC/USDT or BTC/USDT:USDT: a USDT perpetual.")],
+    side: Annotated[Side, Field(description="buy or sell.")],
+    quantity: Annotated[float | None, Field(description="Base-asset units, > 0; or give notional.")] = None,
+    notional: Annotated[float | None, Field(description="USDT value, > 0, at the latest price; or quantity.")] = None,
+    type: Annotated[OrderType, Field(description="market or limit.")] = "market",
+    price: Annotated[float | None, Field(description="Limit price, on the venue's tick (limit only).")] = None,
+    reduce_only: Annotated[bool, Field(description="Only shrink a position, never open or grow one.")] = False,
+    mode: Annotated[Mode, Field(description="paper (default) or live.")] = "paper",
+    client_order_id: Annotated[
+        str | None, Field(description=f"Your id for safe retries, {CLIENT_ID.pattern}; made up when omitted.")
+    ] = None,
+    confirm_token: Annotated[str | None, Field(description="Live only: the token of this order's preview.")] = None,
+) -> Placement:
+    from mcp_trader.trading.orders import OrderRequest
+
+    async with tool_errors():
+        try:
+            request = OrderRequest(symbol=symbol, side=side, quantity=quantity, notional=notional, type=type,
+                                   price=price, reduce_only=reduce_only, mode=mode, client_order_id=client_order_id)
+        except ValidationError as error:
+            raise ToolError(_first(error)) from None
+        if confirm_token is not None and mode != "live":
+            raise ToolError("confirm_token: only live orders are confirmed; accepted: omit it for paper orders")
+        return await home_of(ctx).desk().place(request, confirm_token)
+
+
+async def cancel_order(
+    ctx: Context,
+    client_order_id: Annotated[str, Field(description="The open order's client_order_id.")],
+    mode: Annotated[Mode, Field(description="paper or live.")] = "paper",
+) -> LedgerOrder:
+    async with tool_errors():
+        return await home_of(ctx).desk().cancel(mode, client_order_id)
+
+
+class OrderList(BaseModel):
+    mode: Mode
+    orders: list[LedgerOrder]
+
+
+async def get_orders(
+    ctx: Context,
+    mode: Annotated[Mode, Field(description="paper or live.")] = "paper",
+    status: Annotated[
+        list[OrderStatus] | None, Field(description="Only these states, e.g. ['open']; all when omitted.")
+    ] = None,
+    symbol: Annotated[str | None, Field(description="Only this symbol.")] = None,
+    since: Annotated[datetime | None, Field(description="Only orders created at or after this time (UTC).")] = None,
+    limit: Annotated[int, Field(ge=1, le=1000, description="Newest first, at most this many.")] = 100,
+) -> OrderList:
+    async with tool_errors():
+        orders = await home_of(ctx).desk().orders(mode, _iso(since), tuple(status) if status else None, symbol, limit)
+    return OrderList(mode=mode, orders=orders)
+
+
+async def get_pnl(
+    ctx: Context,
+    mode: Annotated[Mode, Field(description="paper or live.")] = "paper",
+    since: Annotated[datetime | None, Field(description="Per-symbol realised PnL, fees and funding from this time "
+                                                        "(UTC); all time when omitted.")] = None,
+) -> Valuation:
+    async with tool_errors():
+        return await home_of(ctx).desk().valuation(mode, _iso(since))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _first(error: ValidationError) -> str:
+    issue = error.errors()[0]
+    field = ".".join(str(p) for p in issue["loc"]) or "order"
+    return f"{field}: {issue['msg'].removeprefix('Value error, ')}"
+
+
+def register(server: MCPServer) -> None:
+    destructive = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=True)
+    server.add_tool(place_order, title="Place an order", description=PLACE, annotations=destructive)
+    server.add_tool(
+        cancel_order, title="Cancel an order", annotations=destructive,
+        description="Cancel an open (resting limit) order by its client_order_id. Answers the order's final state: "
+                    "it may have filled before the cancel arrived. Cost: milliseconds on paper, a venue round trip "
+                    "live.",
+    )
+    read = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=True)
+    server.add_tool(
+        get_orders, title="List orders", annotations=read,
+        description="Orders of the paper or live account from the ledger, newest first: status (pending, open, "
+                    "filled, canceled, rejected, unknown, not_placed…), quantity, filled quantity, average price, "
+                    "fees, reason. Working orders are brought up to date first (paper limits met by newer bars; "
+                    "live orders looked up on the venue). Cost: milliseconds (live: a look-up per working order).",
+    )
+    server.add_tool(
+        get_pnl, title="Account PnL", annotations=read,
+        description="The paper or live account marked to the latest price: equity, cash, open positions (entry, "
+                    "mark, unrealised PnL), realised PnL, fees and funding in total and per symbol (since a time), "
+                    "leverage, the ledger's balance check, the risk limits and whether the daily loss stop holds. "
+                    "Each call also records an equity snapshot (trader://accounts/{mode}/equity.json). Cost: "
+                    "milliseconds.",
+    )
