@@ -155,7 +155,32 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
     worker.add_argument("--home", help="state folder for the data (default: MCP_TRADER_HOME or ~/.mcp-trader)")
     worker.set_defaults(func=_optimize_worker)
+    reset = commands.add_parser(
+        "reset-daily-stop", help="lift the daily loss stop of an account (a person's decision: no tool does this)",
+        description="Lift today's daily loss stop and restart the day's loss count at the current equity.",
+    )
+    reset.add_argument("--mode", choices=("paper", "live"), default="paper", help="the account (default paper)")
+    reset.add_argument("--home", help="state folder (default: MCP_TRADER_HOME or ~/.mcp-trader)")
+    reset.set_defaults(func=_reset_daily_stop)
     return root
+
+
+def _reset_daily_stop(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    settings = Settings(home=Path(args.home)) if args.home else Settings()
+
+    async def reset() -> str:
+        home = Home(settings)
+        try:
+            valuation = await home.desk().reset_daily_stop(args.mode)
+            return f"{args.mode} account: daily loss stop lifted; the day restarts at equity {valuation.equity:,.2f}"
+        finally:
+            await home.close()
+
+    print(asyncio.run(reset()))
+    return 0
 
 
 def _optimize_worker(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ are marked "interrupted", never left looking alive.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -88,7 +89,9 @@ class Jobs:
             await self._finish(job_id, "interrupted", error="the server stopped before the job finished")
         return len(dead)
 
-    async def submit(self, kind: str, params: dict[str, Any], work: Work) -> JobRecord:
+    async def submit(self, kind: str, params: dict[str, Any], work: Work, exclusive: bool = True) -> JobRecord:
+        """Start `work` as a job. Exclusive jobs (training, optimising…) share MAX_RUNNING slots; a job that mostly
+        waits (the paper-trading loop) passes exclusive=False and runs beside them."""
         job_id = f"job-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
         async with self.db.transaction() as conn:
             await conn.execute(
@@ -97,7 +100,7 @@ class Jobs:
                 (job_id, kind, dumps(params), os.getpid(), now_iso()),
             )
         control = JobControl()
-        task = asyncio.create_task(self._run(job_id, control, work), name=job_id)
+        task = asyncio.create_task(self._run(job_id, control, work, exclusive), name=job_id)
         self._live[job_id] = (control, task)
         return await self.get(job_id)
 
@@ -165,9 +168,9 @@ class Jobs:
             if not (await self.get(job_id)).finished:
                 await self._finish(job_id, "interrupted", error="the server stopped before the job finished")
 
-    async def _run(self, job_id: str, control: JobControl, work: Work) -> None:
+    async def _run(self, job_id: str, control: JobControl, work: Work, exclusive: bool) -> None:
         try:
-            async with self._slots:
+            async with self._slots if exclusive else contextlib.nullcontext():
                 if control.cancelled:
                     await self._finish(job_id, "cancelled", error="cancelled before it started")
                     return

@@ -3,7 +3,7 @@
 from mcp.server.mcpserver import MCPServer
 
 from mcp_trader.home import Home
-from mcp_trader.resources import backtests, datasets, exports, features, jobs, models, studies
+from mcp_trader.resources import backtests, datasets, exports, features, jobs, models, studies, trading
 
 
 def register(server: MCPServer, home: Home) -> None:
@@ -14,3 +14,4 @@ def register(server: MCPServer, home: Home) -> None:
     exports.register(server, home)
     studies.register(server, home)
     jobs.register(server, home)
+    trading.register(server, home)

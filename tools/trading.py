@@ -1,7 +1,7 @@
 """Orders and the account: place_order, cancel_order, get_orders, get_pnl. Paper by default; live is guarded."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -9,6 +9,7 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from mcp_trader.tools.context import home_of, tool_errors
+from mcp_trader.tools.jobs import JobView
 from mcp_trader.trading.ledger import LedgerOrder
 from mcp_trader.trading.orders import CLIENT_ID, Mode, OrderType, Side
 from mcp_trader.trading.orders import Status as OrderStatus
@@ -109,6 +110,7 @@ def _first(error: ValidationError) -> str:
 
 
 def register(server: MCPServer) -> None:
+    _register_loop(server)
     destructive = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=True)
     server.add_tool(place_order, title="Place an order", description=PLACE, annotations=destructive)
     server.add_tool(
@@ -132,4 +134,76 @@ def register(server: MCPServer) -> None:
                     "leverage, the ledger's balance check, the risk limits and whether the daily loss stop holds. "
                     "Each call also records an equity snapshot (trader://accounts/{mode}/equity.json). Cost: "
                     "milliseconds.",
+    )
+
+
+LOOP = """Start the paper-trading loop: a job that, on each new bar, computes the signals get_signals gives (a model,
+or the confluence rule), applies the backtest engine's bar-close rules (stops and take-profits met by the bar, exits
+on an opposite signal or the holding limit, entries by strength while positions stay under the limit, sized
+risk × equity / (stop_atr × ATR) within max leverage) and places paper market orders through the risk guard. It
+polls every poll_seconds for a new bar (fetching candles unless the server is offline) and runs until
+stop_paper_trading (or max_bars bars). Answers at once with the loop's job id: get_job shows its progress and the
+orders of recent bars, get_pnl the account, trader://accounts/paper/equity its equity per bar."""
+
+
+async def start_paper_trading(
+    ctx: Context,
+    strategy: Annotated[Literal["model", "confluence"], Field(description="model (needs model_id) or confluence.")
+                        ] = "model",
+    model_id: Annotated[str | None, Field(description="A model from train_model / list_models.")] = None,
+    symbols: Annotated[list[str] | None, Field(description="Symbols to trade; default all the model trades.")] = None,
+    min_confidence: Annotated[float, Field(ge=0, le=1, description="A model: BUY/SELL probability needed.")] = 0.5,
+    threshold: Annotated[float, Field(gt=0, le=1, description="Confluence: score to act on.")] = 0.5,
+    poll_seconds: Annotated[float, Field(ge=0.2, le=3600, description="Seconds between looks for a new bar.")] = 60,
+    max_bars: Annotated[int | None, Field(ge=1, description="Stop after acting on this many bars.")] = None,
+    take_profit_atr: Annotated[float, Field(ge=0, le=100, description="Take-profit in ATRs; 0 = none.")] = 3.0,
+    max_hold_bars: Annotated[int, Field(ge=0, le=100_000, description="Holding limit in bars; 0 = none.")] = 24,
+    allow_short: Annotated[bool, Field(description="SELL signals open shorts.")] = True,
+) -> JobView:
+    import secrets
+
+    from mcp_trader.trading.loop import LoopRequest, run_loop
+    from mcp_trader.trading.signals import SignalRequest, decide
+
+    home = home_of(ctx)
+    async with tool_errors():
+        try:
+            signals = SignalRequest(strategy=strategy, model_id=model_id, symbols=symbols,
+                                    min_confidence=min_confidence, threshold=threshold)
+            request = LoopRequest(signals=signals, poll_seconds=poll_seconds, max_bars=max_bars,
+                                  take_profit_atr=take_profit_atr, max_hold_bars=max_hold_bars,
+                                  allow_short=allow_short)
+        except ValidationError as error:
+            raise ToolError(_first(error)) from None
+        await decide(home, signals)  # an unknown model or symbol, or no candles: a tool error now, not a failed job
+        loop_id = f"loop-{secrets.token_hex(5)}"
+
+        async def work(control):
+            return await run_loop(home, loop_id, request, control)
+
+        jobs = await home.jobs()
+        job = await jobs.submit("paper_trading", {"loop_id": loop_id, **request.model_dump(mode="json")}, work,
+                                exclusive=False)
+        return JobView.of(await jobs.wait(job.id, 0.5))
+
+
+async def stop_paper_trading(
+    ctx: Context, job_id: Annotated[str, Field(description="The loop's job id from start_paper_trading.")]
+) -> JobView:
+    async with tool_errors():
+        jobs = await home_of(ctx).jobs()
+        if (await jobs.get(job_id)).kind != "paper_trading":
+            raise ToolError(f"job_id: {job_id} is not a paper-trading loop; accepted: a job id from "
+                            "start_paper_trading")
+        return JobView.of(await jobs.cancel(job_id))
+
+
+def _register_loop(server: MCPServer) -> None:
+    server.add_tool(start_paper_trading, title="Start paper trading", description=LOOP,
+                    annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=True))
+    server.add_tool(
+        stop_paper_trading, title="Stop paper trading",
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True),
+        description="Stop a paper-trading loop at its next step. Positions it opened stay open (close them with "
+                    "place_order reduce_only, or keep them); get_pnl shows the account.",
     )

@@ -188,6 +188,17 @@ MIGRATIONS: tuple[str, ...] = (
         used_at TEXT,
         created_at TEXT NOT NULL
     );
+    CREATE TABLE loop_positions (
+        loop_id TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side INTEGER NOT NULL,
+        quantity REAL NOT NULL,
+        stop REAL NOT NULL,
+        target REAL,
+        bars_held INTEGER NOT NULL,
+        last_bar TEXT NOT NULL,
+        PRIMARY KEY (loop_id, symbol)
+    );
     CREATE TABLE reconciliations (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         mode TEXT NOT NULL,

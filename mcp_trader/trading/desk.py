@@ -287,7 +287,7 @@ class Desk:
             await ledger.save_account(conn, account.model_copy(update=update))
         return start
 
-    async def reset_daily_stop(self, mode: Mode) -> None:
+    async def reset_daily_stop(self, mode: Mode) -> Valuation:
         """A person's decision (a CLI command, not a tool): lift today's halt and restart the day at current equity."""
         valuation = await self.valuation(mode)
         ledger = await self.ledger()
@@ -297,6 +297,7 @@ class Desk:
             await ledger.save_account(conn, account.model_copy(update={
                 "halted_until": None, "halt_reason": None, "day_start_equity": valuation.equity,
                 "day": datetime.now(UTC).date().isoformat()}))
+        return valuation
 
     async def _record(self, mode: Mode, venue: VenueOrder) -> list[LedgerFill]:
         ledger = await self.ledger()

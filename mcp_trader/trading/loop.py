@@ -1,0 +1,199 @@
+"""The paper-trading loop: on each new bar, the signals a backtest would compute, the backtest engine's bar-close
+rules (mcp_trader.trading.decisions), and market orders through the desk and its risk guard. Orders carry client
+ids made of the loop, the bar and the symbol, so a bar re-run after a restart answers its orders, never repeats
+them. Differences from a backtest, by construction: fills are at the latest close plus slippage (the engine uses
+the next bar's open), and stops and take-profits are checked on each new bar and closed at market."""
+
+import asyncio
+import logging
+import math
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mcp_trader.errors import InputError, Refused
+from mcp_trader.home import Home
+from mcp_trader.jobs import JobControl
+from mcp_trader.trading import decisions
+from mcp_trader.trading.decisions import BarSignal, Held, Rules
+from mcp_trader.trading.orders import OrderRequest
+from mcp_trader.trading.signals import SignalRequest, decide
+
+log = logging.getLogger(__name__)
+DEFAULT_HOLD_BARS = 24  # the models' label horizon, the backtest's default holding limit
+
+
+class LoopRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    signals: SignalRequest
+    poll_seconds: float = Field(60.0, ge=0.2, le=3600, description="How often to look for a new bar.")
+    max_bars: int | None = Field(None, ge=1, le=1_000_000, description="Stop after acting on this many bars.")
+    take_profit_atr: float = Field(3.0, ge=0, le=100, description="As the backtest: 0 = none.")
+    max_hold_bars: int = Field(DEFAULT_HOLD_BARS, ge=0, le=100_000, description="0 = hold until a signal exits.")
+    allow_short: bool = True
+    collect: bool = Field(True, description="Fetch new candles each poll (skipped when the server is offline).")
+
+
+class BarActions(BaseModel):
+    bar: str
+    orders: list[str]
+    exits: dict[str, str]
+    refused: dict[str, str]
+
+
+class LoopSummary(BaseModel):
+    loop_id: str
+    bars: int
+    orders: int
+    refused: int
+    last_bar: str | None
+    recent: list[BarActions]
+
+
+async def run_loop(home: Home, loop_id: str, request: LoopRequest, control: JobControl) -> LoopSummary:
+    summary = LoopSummary(loop_id=loop_id, bars=0, orders=0, refused=0, last_bar=await _last_bar(home, loop_id),
+                          recent=[])
+    symbols = request.signals.symbols or []
+    while request.max_bars is None or summary.bars < request.max_bars:
+        control.report(0.0, _progress(summary))
+        if request.collect and symbols and not home.settings.offline:
+            await _collect(home, request, symbols)
+        picked = await decide(home, request.signals)
+        symbols = [d.symbol for d in picked]
+        bar = max(d.time for d in picked).isoformat()
+        if bar != summary.last_bar:
+            actions = await act_on_bar(home, loop_id, request, picked)
+            summary = _add(summary, actions)
+            await home.desk().valuation("paper")  # an equity snapshot per bar
+            continue
+        await _sleep(control, request.poll_seconds, summary)
+    return summary
+
+
+async def act_on_bar(home: Home, loop_id: str, request: LoopRequest, picked) -> BarActions:
+    desk = home.desk()
+    bar_time = max(d.time for d in picked)
+    bar = {d.symbol: await _bar_signal(desk, d) for d in picked if d.time == bar_time and not math.isnan(d.close)}
+    held = await _held(home, loop_id)
+    equity = (await desk.valuation("paper")).equity
+    exits, entries = decisions.decide(_rules(home, request), {_perp(s): b for s, b in bar.items()}, held, equity)
+    tag = f"{loop_id[-10:]}-{int(bar_time.timestamp())}"
+    actions = BarActions(bar=bar_time.isoformat(), orders=[], exits={}, refused={})
+    for e in exits:
+        await _exit(desk, home, loop_id, held[e.symbol], f"{tag}-{_slug(e.symbol)}-x", actions, e.reason)
+    for e in entries:
+        await _enter(desk, home, loop_id, e, bar_time.isoformat(), request, f"{tag}-{_slug(e.symbol)}-e", actions)
+    await _age(home, loop_id, {s for s in held if s not in actions.exits}, bar_time.isoformat())
+    return actions
+
+
+async def _exit(desk, home: Home, loop_id: str, h: Held, client_id: str, actions: BarActions, reason: str) -> None:
+    side = "sell" if h.side > 0 else "buy"
+    placed = await _place(desk, OrderRequest(symbol=h.symbol, side=side, quantity=h.quantity, reduce_only=True,
+                                             client_order_id=client_id), actions)
+    if placed:
+        actions.exits[h.symbol] = reason
+        db = await home.db()
+        async with db.transaction() as conn:
+            await conn.execute("DELETE FROM loop_positions WHERE loop_id = ? AND symbol = ?", (loop_id, h.symbol))
+
+
+async def _enter(desk, home: Home, loop_id: str, e: decisions.Entry, bar: str, request: LoopRequest, client_id: str,
+                 actions: BarActions) -> None:
+    side = "buy" if e.side > 0 else "sell"
+    placement = await _place(desk, OrderRequest(symbol=e.symbol, side=side, quantity=e.quantity,
+                                                client_order_id=client_id), actions)
+    if not placement or placement.order is None or not placement.order.filled_quantity:
+        return
+    price = placement.order.average_price
+    stop = price - e.side * e.distance
+    target = price + e.side * e.distance * request.take_profit_atr / home.settings.stop_atr \
+        if request.take_profit_atr > 0 else None
+    db = await home.db()
+    async with db.transaction() as conn:
+        await conn.execute("INSERT OR IGNORE INTO loop_positions VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+                           (loop_id, e.symbol, e.side, placement.order.filled_quantity, stop, target, bar))
+
+
+async def _place(desk, order: OrderRequest, actions: BarActions):
+    try:
+        placement = await desk.place(order)
+    except (InputError, Refused) as refused:
+        actions.refused[order.symbol] = str(refused)
+        log.info("paper loop: %s %s refused: %s", order.side, order.symbol, refused)
+        return None
+    actions.orders.append(order.client_order_id)
+    return placement
+
+
+async def _bar_signal(desk, d) -> BarSignal:
+    bars = await desk.prices.bars_after(_perp(d.symbol), d.time.isoformat())
+    high, low = (float(bars["high"].iloc[0]), float(bars["low"].iloc[0])) if len(bars) else (d.close, d.close)
+    atr = None if math.isnan(d.atr) else float(d.atr)
+    return BarSignal(_perp(d.symbol), int(d.signal), float(d.strength), float(d.close), high, low, atr)
+
+
+async def _held(home: Home, loop_id: str) -> dict[str, Held]:
+    rows = await (await home.db()).fetch_all("SELECT * FROM loop_positions WHERE loop_id = ?", loop_id)
+    return {r["symbol"]: Held(**{k: r[k] for k in Held.model_fields}) for r in rows}
+
+
+async def _age(home: Home, loop_id: str, symbols: set[str], bar: str) -> None:
+    db = await home.db()
+    async with db.transaction() as conn:
+        for symbol in symbols:  # once per bar, even when the bar is acted on again after a restart
+            await conn.execute("UPDATE loop_positions SET bars_held = bars_held + 1, last_bar = ? WHERE loop_id = ? "
+                               "AND symbol = ? AND last_bar < ?", (bar, loop_id, symbol, bar))
+
+
+async def _last_bar(home: Home, loop_id: str) -> str | None:
+    row = await (await home.db()).fetch_one("SELECT MAX(last_bar) AS b FROM loop_positions WHERE loop_id = ?", loop_id)
+    return row["b"] if row else None
+
+
+def _rules(home: Home, request: LoopRequest) -> Rules:
+    s = home.settings
+    return Rules(risk_per_trade=s.risk_per_trade, stop_atr=s.stop_atr, take_profit_atr=request.take_profit_atr,
+                 max_positions=s.max_positions, max_leverage=s.max_leverage, max_order_notional=s.max_order_notional,
+                 max_hold_bars=request.max_hold_bars, allow_short=request.allow_short)
+
+
+async def _collect(home: Home, request: LoopRequest, symbols: list[str]) -> None:
+    from mcp_trader.data.collect import Collector
+    from mcp_trader.data.models import CollectRequest
+
+    try:
+        await Collector(home).collect(CollectRequest(symbols=symbols, timeframes=[request.signals.timeframe or "1h"],
+                                                     days=3))
+    except Exception as error:  # a network hiccup must not end the loop: the next poll tries again
+        log.warning("paper loop: collecting new bars failed: %s", error)
+
+
+async def _sleep(control: JobControl, seconds: float, summary: LoopSummary) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        control.report(0.0, _progress(summary))  # raises Cancelled on stop_paper_trading
+        await asyncio.sleep(min(0.2, seconds))
+
+
+def _add(summary: LoopSummary, actions: BarActions) -> LoopSummary:
+    return summary.model_copy(update={
+        "bars": summary.bars + 1, "orders": summary.orders + len(actions.orders),
+        "refused": summary.refused + len(actions.refused), "last_bar": actions.bar,
+        "recent": [*summary.recent[-19:], actions]})
+
+
+def _progress(summary: LoopSummary) -> str:
+    return (f"paper loop: {summary.bars} bars acted on, {summary.orders} orders, {summary.refused} refused; "
+            f"last bar {summary.last_bar or 'none yet'}")
+
+
+def _perp(symbol: str) -> str:
+    from mcp_trader.trading.desk import perpetual
+
+    return perpetual(symbol)
+
+
+def _slug(symbol: str) -> str:
+    return symbol.split("/")[0]
+
