@@ -10,7 +10,7 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mcp_trader.errors import InputError, Refused
+from mcp_trader.errors import InputError, NotFoundError, Refused
 from mcp_trader.home import Home
 from mcp_trader.jobs import JobControl
 from mcp_trader.trading import decisions
@@ -89,8 +89,12 @@ async def act_on_bar(home: Home, loop_id: str, request: LoopRequest, picked) -> 
 
 async def _exit(desk, home: Home, loop_id: str, h: Held, client_id: str, actions: BarActions, reason: str) -> None:
     side = "sell" if h.side > 0 else "buy"
-    placed = await _place(desk, OrderRequest(symbol=h.symbol, side=side, quantity=h.quantity, reduce_only=True,
-                                             client_order_id=client_id), actions)
+    placed = await _known(desk, client_id)
+    if placed is not None:
+        actions.orders.append(client_id)
+    else:
+        placed = await _place(desk, OrderRequest(symbol=h.symbol, side=side, quantity=h.quantity, reduce_only=True,
+                                                 client_order_id=client_id), actions)
     if placed:
         actions.exits[h.symbol] = reason
         db = await home.db()
@@ -100,19 +104,32 @@ async def _exit(desk, home: Home, loop_id: str, h: Held, client_id: str, actions
 
 async def _enter(desk, home: Home, loop_id: str, e: decisions.Entry, bar: str, request: LoopRequest, client_id: str,
                  actions: BarActions) -> None:
-    side = "buy" if e.side > 0 else "sell"
-    placement = await _place(desk, OrderRequest(symbol=e.symbol, side=side, quantity=e.quantity,
-                                                client_order_id=client_id), actions)
-    if not placement or placement.order is None or not placement.order.filled_quantity:
+    order = await _known(desk, client_id)  # placed before a restart (sized then): adopt it, never resize it
+    if order is not None:
+        actions.orders.append(client_id)
+    else:
+        side = "buy" if e.side > 0 else "sell"
+        placement = await _place(desk, OrderRequest(symbol=e.symbol, side=side, quantity=e.quantity,
+                                                    client_order_id=client_id), actions)
+        order = placement.order if placement else None
+    if order is None or not order.filled_quantity:
         return
-    price = placement.order.average_price
+    price = order.average_price
     stop = price - e.side * e.distance
     target = price + e.side * e.distance * request.take_profit_atr / home.settings.stop_atr \
         if request.take_profit_atr > 0 else None
     db = await home.db()
     async with db.transaction() as conn:
         await conn.execute("INSERT OR IGNORE INTO loop_positions VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
-                           (loop_id, e.symbol, e.side, placement.order.filled_quantity, stop, target, bar))
+                           (loop_id, e.symbol, e.side, order.filled_quantity, stop, target, bar))
+
+
+async def _known(desk, client_id: str):
+    try:
+        order = await desk.order(client_id)
+    except NotFoundError:
+        return None
+    return None if order.status == "not_placed" else order
 
 
 async def _place(desk, order: OrderRequest, actions: BarActions):

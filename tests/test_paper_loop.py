@@ -1,0 +1,115 @@
+"""The paper-trading loop through MCP: on a bar it enters what the backtest engine enters at that bar, with the
+engine's sizes; it stops on request; a bar acted on again (a restart) answers its orders instead of repeating them."""
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from mcp_trader.config import Settings
+from mcp_trader.server import build_server
+from mcp_trader.trading.rules import bundled_rules
+from tests.mcp_calls import call, error_of, read_text
+
+pytestmark = pytest.mark.anyio
+SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "DOT/USDT"]
+BAR = "2024-09-19T23:00:00+00:00"  # the latest stored bar of the loop's home: the bar it decides at
+LOOP = {"strategy": "confluence", "symbols": SYMBOLS, "threshold": 0.3, "poll_seconds": 0.2}
+
+
+def _settings(path: Path) -> Settings:
+    # Orders as large as the engine sizes them: the guard's notional cap would otherwise cut them.
+    return Settings(home=path, offline=True, max_order_notional=1e6)
+
+
+async def _loop_home(tmp_path: Path) -> Client:
+    client = Client(build_server(_settings(tmp_path / "loop")))
+    return client
+
+
+async def _engine_entries(tmp_path: Path) -> list[dict]:
+    async with Client(build_server(_settings(tmp_path / "backtest"))) as client:
+        run = await call(client, "run_backtest", {**{k: LOOP[k] for k in ("strategy", "symbols", "threshold")},
+                                                  "start": BAR[:16], "end": "2024-09-21T00:00", "wait_seconds": 120})
+        run_id = (run.get("result") or run)["run_id"]
+        rows = list(csv.DictReader(io.StringIO(await read_text(client, f"trader://backtests/{run_id}/trades"))))
+    return [r for r in rows if r["decision_time"] == BAR]
+
+
+async def test_loop_enters_what_the_backtest_enters_at_the_bar(tmp_path: Path):
+    expected = await _engine_entries(tmp_path)
+    assert expected, "the fixture bar should have entries"
+    async with await _loop_home(tmp_path) as client:
+        await call(client, "collect_data", {"symbols": SYMBOLS, "start": "2024-04-20", "end": "2024-09-20T00:00"})
+        started = await call(client, "start_paper_trading", {**LOOP, "max_bars": 1})
+        job = await call(client, "get_job", {"job_id": started["job_id"], "wait_seconds": 60})
+        assert job["status"] == "succeeded", job
+        assert job["result"]["last_bar"] == BAR and job["result"]["bars"] == 1
+        orders = (await call(client, "get_orders", {}))["orders"]
+    placed = {o["symbol"]: o for o in orders}
+    assert set(placed) == {r["symbol"] for r in expected}
+    for row in expected:
+        order = placed[row["symbol"]]
+        assert order["side"] == ("buy" if row["side"] == "long" else "sell") and order["status"] == "filled"
+        step = bundled_rules()[row["symbol"]].step_size
+        wanted = float(row["quantity"]) * 0.999  # the loop's margin against the guard (decisions.SIZE_MARGIN)
+        assert wanted - step - 1e-9 <= order["quantity"] <= wanted + 1e-9, (row, order)
+
+
+async def test_loop_runs_until_stopped_and_a_bar_is_never_traded_twice(tmp_path: Path):
+    async with await _loop_home(tmp_path) as client:
+        await call(client, "collect_data", {"symbols": SYMBOLS, "start": "2024-04-20", "end": "2024-09-20T00:00"})
+        started = await call(client, "start_paper_trading", LOOP)
+        running = await call(client, "get_job", {"job_id": started["job_id"], "wait_seconds": 2})
+        assert running["status"] == "running" and "1 bars acted on" in running["message"]
+        first = (await call(client, "get_orders", {}))["orders"]
+        stopped = await call(client, "stop_paper_trading", {"job_id": started["job_id"]})
+        assert stopped["status"] == "cancelled"
+        # A second loop over the same bar is a different loop (new ids); the first loop's orders stay single.
+        again = (await call(client, "get_orders", {}))["orders"]
+        assert [o["client_order_id"] for o in again] == [o["client_order_id"] for o in first]
+        pnl = await call(client, "get_pnl", {})
+        assert pnl["ledger_balanced"] and len(pnl["positions"]) == len(first)
+        equity = await read_text(client, "trader://accounts/paper/equity")
+        assert '"equity"' in equity
+
+
+async def test_a_bar_acted_on_again_answers_its_orders(tmp_path: Path):
+    from mcp_trader.home import Home
+    from mcp_trader.trading.loop import LoopRequest, act_on_bar
+    from mcp_trader.trading.signals import SignalRequest, decide
+
+    async with await _loop_home(tmp_path) as client:
+        await call(client, "collect_data", {"symbols": SYMBOLS, "start": "2024-04-20", "end": "2024-09-20T00:00"})
+    home = Home(_settings(tmp_path / "loop"))
+    try:
+        request = LoopRequest(signals=SignalRequest(strategy="confluence", symbols=SYMBOLS, threshold=0.3))
+        picked = await decide(home, request.signals)
+        first = await act_on_bar(home, "loop-replayed", request, picked)
+        assert first.orders
+        assert (await act_on_bar(home, "loop-replayed", request, picked)).orders == []  # held now: nothing new
+        db = await home.db()
+        async with db.transaction() as conn:  # as if the server died after the fills, before the loop's own record
+            await conn.execute("DELETE FROM loop_positions")
+        second = await act_on_bar(home, "loop-replayed", request, picked)
+        assert second.orders == first.orders  # the same client ids: answered as duplicates, not sent again
+        fills = await db.fetch_all("SELECT client_order_id FROM fills ORDER BY client_order_id")
+        assert [f["client_order_id"] for f in fills] == sorted(first.orders)
+        held = await db.fetch_all("SELECT symbol FROM loop_positions")
+        assert len(held) == len(first.orders)
+    finally:
+        await home.close()
+
+
+async def test_start_refuses_bad_input(tmp_path: Path):
+    async with await _loop_home(tmp_path) as client:
+        text = await error_of(client, "start_paper_trading", {"strategy": "model", "model_id": "no-such-model"})
+        assert "no-such-model" in text
+        text = await error_of(client, "start_paper_trading", LOOP)  # no candles stored yet
+        assert "collect_data" in text
+        text = await error_of(client, "stop_paper_trading", {"job_id": "job-nope"})
+        assert "job-nope" in text
+        assert math.isfinite((await call(client, "get_pnl", {}))["equity"])
