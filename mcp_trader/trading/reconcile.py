@@ -22,9 +22,13 @@ async def reconcile_positions(desk: "Desk", ledger: "Ledger", broker: Broker) ->
         {"symbol": s, "venue": venue.get(s, 0.0), "ledger": ours.get(s, 0.0)}
         for s in sorted(set(venue) | set(ours)) if abs(venue.get(s, 0.0) - ours.get(s, 0.0)) > TOLERANCE
     ]
-    report = {"positions_checked": len(set(venue) | set(ours)), "differences": differences,
-              "venue_balance": await broker.balance()}
+    balance = await broker.balance()
+    report = {"positions_checked": len(set(venue) | set(ours)), "differences": differences, "venue_balance": balance}
     async with db.transaction() as conn:
+        if await db.fetch_one("SELECT 1 FROM accounts WHERE mode = 'live'") is None and not ours:
+            # The live account's ledger starts from the venue's wallet balance the first time it is used.
+            start = (await ledger.account(conn, "live")).model_copy(update={"start_balance": balance, "cash": balance})
+            await ledger.save_account(conn, start)
         await ledger.note_reconciliation(conn, "live", report)
     if differences:
         log.warning("live positions differ from the ledger: %s", differences)
