@@ -96,7 +96,8 @@ async def test_http_transport_with_a_bearer_token(tmp_path):
             tools = (await client.list_tools()).tools
             assert [t.name for t in tools] == [
                 "collect_data", "compute_confluence", "train_model", "list_models", "run_backtest", "list_backtests",
-                "export_onnx", "list_exports", "optimize", "get_job", "cancel_job",
+                "export_onnx", "list_exports", "optimize", "get_job", "cancel_job", "get_signals",
+                "start_paper_trading", "stop_paper_trading", "place_order", "cancel_order", "get_orders", "get_pnl",
             ]
             result = await client.call_tool("collect_data", {"symbols": ["BTC/USDT"], "days": 1})
             assert not result.is_error

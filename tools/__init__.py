@@ -2,7 +2,7 @@
 
 from mcp.server.mcpserver import MCPServer
 
-from mcp_trader.tools import backtest, data, export, features, jobs, models, optimize, trading
+from mcp_trader.tools import backtest, data, export, features, jobs, models, optimize, signals, trading
 
 
 def register(server: MCPServer) -> None:
@@ -13,4 +13,5 @@ def register(server: MCPServer) -> None:
     export.register(server)
     optimize.register(server)
     jobs.register(server)
+    signals.register(server)
     trading.register(server)

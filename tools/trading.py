@@ -1,6 +1,6 @@
 """Orders and the account: place_order, cancel_order, get_orders, get_pnl. Paper by default; live is guarded."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -100,7 +100,10 @@ async def get_pnl(
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    """In UTC, as the ledger writes its times, so that the ledger's string comparisons hold (naive means UTC)."""
+    if value is None:
+        return None
+    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).isoformat()
 
 
 def _first(error: ValidationError) -> str:

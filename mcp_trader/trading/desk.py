@@ -82,6 +82,7 @@ class Desk:
             return await self._preview(broker, intent, asked, quote, atr)
         ledger = await self.ledger()
         marks = await self._marks(broker, request.mode, {symbol: quote.price})
+        await self._roll_day(ledger, request.mode, marks)
         db = await self.home.db()
         async with db.transaction() as conn:
             if confirm_token is not None:
@@ -115,6 +116,7 @@ class Desk:
                        atr: float | None) -> Placement:
         ledger = await self.ledger()
         marks = await self._marks(broker, intent.mode, {intent.symbol: quote.price})
+        await self._roll_day(ledger, intent.mode, marks)
         db = await self.home.db()
         async with db.transaction() as conn:
             known = await ledger.order(conn, intent.client_order_id)
@@ -141,6 +143,7 @@ class Desk:
 
     async def cancel(self, mode: Mode, client_order_id: str) -> LedgerOrder:
         broker = await self.broker(mode)
+        await self.refresh(mode)  # an order that newer bars (or the venue) already filled is not canceled
         order = await self.order(client_order_id)
         if order.mode != mode:
             raise InputError("mode", f"order {client_order_id} is a {order.mode} order", f"mode='{order.mode}'")
@@ -186,14 +189,34 @@ class Desk:
             return
         ledger = await self.ledger()
         db = await self.home.db()
-        for order in await ledger.live_orders(db.conn, mode):
-            venue = await self._latest(broker, order)
-            if venue is not None:
+        news = [(order, venue) for order in await ledger.live_orders(db.conn, mode)
+                if (venue := await self._latest(broker, order)) is not None]
+        if mode != "paper":
+            for _, venue in news:
                 await self._record(mode, venue)
-        if mode == "paper":
-            from mcp_trader.trading.funding import settle_paper_funding
+            return
+        from mcp_trader.trading.funding import settle_paper_funding
 
-            await settle_paper_funding(self, ledger)
+        # In the paper market's time order: each settlement is charged on what was held then, before a later fill.
+        for order, venue in sorted(news, key=lambda n: min((f.time for f in n[1].fills), default="")):
+            if venue.fills:
+                await settle_paper_funding(self, ledger, until=min(f.time for f in venue.fills))
+                if order.reduce_only:
+                    venue = await self._reduce_only_fill(ledger, order, venue)
+            await self._record(mode, venue)
+        await settle_paper_funding(self, ledger)
+
+    async def _reduce_only_fill(self, ledger: Ledger, order: LedgerOrder, venue: VenueOrder) -> VenueOrder:
+        """A resting reduce_only paper order whose position shrank meanwhile expires instead of opening a new one."""
+        db = await self.home.db()
+        held = (await ledger.positions(db.conn, order.mode)).get(order.symbol)
+        quantity = held.quantity if held else 0.0
+        room = abs(quantity) if quantity and (quantity > 0) == (order.side == "sell") else 0.0
+        if venue.filled_quantity <= room + 1e-12:
+            return venue
+        return VenueOrder(client_order_id=order.client_order_id, venue_order_id=venue.venue_order_id,
+                          status="expired", reason=f"reduce_only: the position is {quantity:g} now, too small for "
+                                               f"this {order.side} of {order.quantity:g}; expired unfilled")
 
     async def recover(self, mode: Mode, broker: Broker) -> None:
         """On start: orders a stopped server left pending or unknown get their true state."""
@@ -202,9 +225,12 @@ class Desk:
         for order in await ledger.live_orders(db.conn, mode):
             if order.status not in ("pending", "unknown"):
                 continue
+            if order.status == "pending" and await ledger.sent_by_another_server(db.conn, order.client_order_id):
+                continue  # that server is sending it now and records the answer itself
             venue = None if mode == "paper" else await broker.lookup(order.intent())
             if venue is None:
-                await self._set(order.intent(), "not_placed", "the server stopped before the order reached the venue")
+                await self._set(order.intent(), "not_placed", "the server stopped before the order reached the venue",
+                                only_from=("pending", "unknown"))
             else:
                 await self._record(mode, venue)
         if mode == "live":
@@ -227,8 +253,14 @@ class Desk:
         market = request.type == "market"
         price = rules.check_price(request.price) if request.price is not None else None
         wanted = request.quantity if request.quantity is not None else request.notional / (price or quote.price)
-        quantity = rules.check_quantity(rules.floor_quantity(wanted, market), market, wanted)
-        rules.check_notional(quantity, price or quote.price, request.reduce_only)
+        try:
+            quantity = rules.check_quantity(rules.floor_quantity(wanted, market), market, wanted)
+            rules.check_notional(quantity, price or quote.price, request.reduce_only)
+        except InputError as error:
+            if request.notional is None or error.field != "quantity":
+                raise
+            raise InputError("notional", f"{request.notional:g} USDT at {price or quote.price:g} is {wanted:.6g} "
+                                         f"{rules.base}: {error.problem}", error.accepted) from None
         return Intent(client_order_id=request.client_order_id or new_client_order_id(), mode=request.mode,
                       symbol=symbol, side=request.side, type=request.type, quantity=quantity, price=price,
                       reduce_only=request.reduce_only)
@@ -252,10 +284,14 @@ class Desk:
     async def _book(self, ledger: Ledger, conn, mode: Mode, marks: dict[str, float]) -> Book:
         positions = await ledger.positions(conn, mode)
         quantities = {s: p.quantity for s, p in positions.items()}
+        sides: dict[str, tuple[float, float]] = {}  # per symbol: buys and sells still working
         for working in await ledger.live_orders(conn, mode):  # orders still working count as if filled
             signed = working.quantity - working.filled_quantity
             quantities[working.symbol] = quantities.get(working.symbol, 0.0) + (
                 signed if working.side == "buy" else -signed)
+            buys, sells = sides.get(working.symbol, (0.0, 0.0))
+            sides[working.symbol] = (buys + signed, sells) if working.side == "buy" else (buys, sells + signed)
+            marks.setdefault(working.symbol, working.price or working.reference_price)
         for symbol, position in positions.items():
             marks.setdefault(symbol, position.entry_price)
         account = await ledger.account(conn, mode)
@@ -263,7 +299,15 @@ class Desk:
         start = await self._daily(ledger, conn, mode, equity)
         account = await ledger.account(conn, mode)
         halted = datetime.fromisoformat(account.halted_until) if account.halted_until else None
-        return Book(quantities=quantities, marks=marks, equity=equity, day_start_equity=start, halted_until=halted)
+        return Book(quantities=quantities, marks=marks, equity=equity, day_start_equity=start, halted_until=halted,
+                    positions={s: p.quantity for s, p in positions.items()}, working=sides)
+
+    async def _roll_day(self, ledger: Ledger, mode: Mode, marks: dict[str, float]) -> None:
+        """Record the day's start and a breached daily stop in a transaction of their own, so that they stand when
+        the order's transaction is rolled back (a refused order)."""
+        db = await self.home.db()
+        async with db.transaction() as conn:
+            await self._book(ledger, conn, mode, dict(marks))
 
     async def _daily(self, ledger: Ledger, conn, mode: Mode, equity: float) -> float:
         """Roll the UTC day (its starting equity; an expired halt lifts) and halt new risk on a breach."""
@@ -305,11 +349,11 @@ class Desk:
         async with db.transaction() as conn:
             return await ledger.record(conn, mode, venue)
 
-    async def _set(self, intent: Intent, status: str, reason: str) -> None:
+    async def _set(self, intent: Intent, status: str, reason: str, only_from: tuple[str, ...] | None = None) -> None:
         ledger = await self.ledger()
         db = await self.home.db()
         async with db.transaction() as conn:
-            await ledger.set_status(conn, intent.client_order_id, status, reason)
+            await ledger.set_status(conn, intent.client_order_id, status, reason, only_from)
 
     async def _with_account(self, ledger: Ledger, result: Valuation) -> Valuation:
         db = await self.home.db()

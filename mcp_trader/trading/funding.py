@@ -12,7 +12,9 @@ if TYPE_CHECKING:
     from mcp_trader.trading.ledger import Ledger
 
 
-async def settle_paper_funding(desk: "Desk", ledger: "Ledger") -> int:
+async def settle_paper_funding(desk: "Desk", ledger: "Ledger", until: str | None = None) -> int:
+    """Book the settlements due on held positions, those at or before `until` (ISO time) when given: a fill at a
+    settlement's time comes after it."""
     db = await desk.home.db()
     booked = 0
     for symbol, position in (await ledger.positions(db.conn, "paper")).items():
@@ -25,7 +27,8 @@ async def settle_paper_funding(desk: "Desk", ledger: "Ledger") -> int:
         if bars.empty:
             continue
         ms = rates.index.to_numpy()
-        due = rates[(ms > since.value // 1_000_000) & (ms <= bars.index[-1].value // 1_000_000)]
+        end = bars.index[-1] if until is None else min(bars.index[-1], pd.Timestamp(until))
+        due = rates[(ms > since.value // 1_000_000) & (ms <= end.value // 1_000_000)]
         for when_ms, rate in due.items():
             when = pd.Timestamp(int(when_ms), unit="ms", tz="UTC")
             if when not in bars.index:

@@ -60,6 +60,8 @@ class Book:
     equity: float
     day_start_equity: float
     halted_until: datetime | None
+    positions: dict[str, float] | None = None  # held positions alone; None: the quantities hold no working orders
+    working: dict[str, tuple[float, float]] | None = None  # per symbol: buy and sell quantities still working
 
 
 def check(limits: RiskLimits, intent: Intent, price: float, atr: float | None, book: Book,
@@ -67,33 +69,67 @@ def check(limits: RiskLimits, intent: Intent, price: float, atr: float | None, b
     held = book.quantities.get(intent.symbol, 0.0)
     signed = intent.quantity if intent.side == "buy" else -intent.quantity
     after = held + signed
-    reducing = abs(after) <= abs(held) + 1e-12 and (after == 0 or (after > 0) == (held > 0))
-    if intent.reduce_only and not reducing:
-        raise InputError("reduce_only", f"the order would take {intent.symbol} from {held:g} to {after:g}, not "
-                                        "towards zero", f"a {'sell' if held > 0 else 'buy'} of at most {abs(held):g}"
-                         if held else "reduce_only only on a symbol with a position")
-    added = 0.0 if reducing else abs(after) - (abs(held) if (after > 0) == (held > 0) else 0.0)
+    # Only a held position can be reduced (a working order may never fill), and an order that reduces it is exempt
+    # from the limits only if it shrinks the book with the working orders too (they may all fill).
+    position = held if book.positions is None else book.positions.get(intent.symbol, 0.0)
+    then = position + signed
+    reduces_position = _towards_zero(position, then)
+    reducing = reduces_position and _towards_zero(held, after)
+    if intent.reduce_only and not reduces_position:
+        raise InputError("reduce_only", f"the order would take {intent.symbol}'s position from {position:g} to "
+                                        f"{then:g}, not towards zero", f"a {'sell' if position > 0 else 'buy'} of "
+                                        f"at most {abs(position):g}" if position else
+                         "reduce_only only on a symbol with a position")
+    added = 0.0 if reducing else max(0.0, _added(held, after), _added(position, then))
     figures = _figures(limits, intent, price, atr, book, after, added, reducing)
     if not reducing:
         _check_adding(limits, figures, intent, book, now)
     return figures
 
 
+def _towards_zero(before: float, after: float) -> bool:
+    return abs(after) <= abs(before) + 1e-12 and (after == 0 or (after > 0) == (before > 0))
+
+
+def _added(before: float, after: float) -> float:
+    """The part of a move from `before` to `after` that opens or grows a position."""
+    return abs(after) - (abs(before) if (after > 0) == (before > 0) else 0.0)
+
+
 def _figures(limits: RiskLimits, intent: Intent, price: float, atr: float | None, book: Book, after: float,
              added: float, reducing: bool) -> RiskFigures:
-    quantities = {**book.quantities, intent.symbol: after}
+    exposure = _exposure(book, intent)
     marks = {**book.marks, intent.symbol: price}
-    gross = sum(abs(q) * marks.get(s, 0.0) for s, q in quantities.items())
+    gross = sum(q * marks.get(s, 0.0) for s, q in exposure.items())
     risk = None if atr is None or not atr > 0 else added * limits.stop_atr * atr
     equity = book.equity
     return RiskFigures(
         notional=intent.quantity * price, added_notional=added * price, risk=risk,
         risk_fraction=None if risk is None or equity <= 0 else risk / equity,
-        open_positions_after=sum(1 for q in quantities.values() if abs(q) > 1e-12),
+        open_positions_after=sum(1 for q in exposure.values() if q > 1e-12),
         gross_notional_after=gross, leverage_after=gross / equity if equity > 0 else float("inf"), equity=equity,
         day_loss_fraction=max(0.0, 1 - equity / book.day_start_equity) if book.day_start_equity > 0 else 0.0,
         reduces_only=reducing, limits=limits,
     )
+
+
+def _exposure(book: Book, intent: Intent) -> dict[str, float]:
+    """Each symbol's largest position over any set of its working orders (this one included) filling, in any order:
+    working orders may fill or not, so a working order that would close a position does not free its slot or its
+    notional before it fills, and one that would open a position takes them at once."""
+    held = book.quantities if book.positions is None else book.positions
+    out = {}
+    for symbol in held.keys() | book.quantities.keys() | (book.working or {}).keys() | {intent.symbol}:
+        position = held.get(symbol, 0.0)
+        if book.working is not None:
+            buys, sells = book.working.get(symbol, (0.0, 0.0))
+        else:
+            net = book.quantities.get(symbol, 0.0) - position
+            buys, sells = max(net, 0.0), max(-net, 0.0)
+        if symbol == intent.symbol:
+            buys, sells = (buys + intent.quantity, sells) if intent.side == "buy" else (buys, sells + intent.quantity)
+        out[symbol] = max(abs(position + buys), abs(position - sells))
+    return out
 
 
 def _check_adding(limits: RiskLimits, f: RiskFigures, intent: Intent, book: Book, now: datetime) -> None:

@@ -1,0 +1,90 @@
+"""get_signals: a model's or the confluence rule's BUY / HOLD / SELL at the latest bar, as a backtest decides it."""
+
+import inspect
+from datetime import datetime
+from typing import Annotated, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from mcp_trader.errors import InputError
+from mcp_trader.tools.context import home_of, tool_errors
+from mcp_trader.tools.data import Market, Sources, Timeframe
+from mcp_trader.trading.signals import SignalReport, SignalRequest
+
+DESCRIPTION = """The current trading signal of a trained model, or of the confluence rule, for each of its assets.
+
+Use it to see what a model says now (or at a past bar with as_of) before paper or live trading, or to check
+a signal by hand. The decision at a bar is exactly the one run_backtest makes there (signals='after_training',
+or strategy='confluence'): the same features, model, rule and ATR, decided at the bar's close from candles up
+to it; a backtest fills it at the next bar's open. It reads only stored candles (run collect_data first for
+fresh bars), and only the recent ones the features need (about 2,000 bars), so a call takes a fraction of a
+second once the model's libraries are loaded (the first call in a server loads them: seconds). A model runs
+on its newest validated ONNX export when it has one (use_onnx='auto'), else its own learner. The result,
+per symbol: BUY, HOLD or SELL, the confidence (the most likely class's probability, or |confluence score|),
+the SELL/HOLD/BUY probabilities, the bar's open time and close, and ATR(14) for stops and sizing; with the
+model id, the predictor used (onnx:<export_id> or native), the candle datasets read, whether they are
+synthetic, and whether the bar lies inside the model's training data (in_sample)."""
+
+
+async def get_signals(
+    ctx: Context,
+    model_id: Annotated[str | None, Field(description="A model from train_model / list_models.")] = None,
+    strategy: Annotated[
+        Literal["model", "confluence"] | None,
+        Field(description="model (default when model_id is given) or confluence: BUY when the confluence score ≥ "
+                          "threshold, SELL when ≤ −threshold."),
+    ] = None,
+    symbols: Annotated[
+        list[str] | None,
+        Field(description="A model: a subset of its symbols (default all). Confluence: required, two to 50; BTC "
+                          "joins the feature universe as the reference."),
+    ] = None,
+    timeframe: Annotated[Timeframe | None, Field(description="Bar size; a model's own, 1h for confluence.")] = None,
+    min_confidence: Annotated[
+        float, Field(ge=0, le=1, description="A model's BUY/SELL needs that class most likely and this likely.")
+    ] = 0.5,
+    threshold: Annotated[float, Field(gt=0, le=1, description="Confluence score to act on (0 to 1).")] = 0.5,
+    as_of: Annotated[
+        datetime | None,
+        Field(description="Decide at the latest stored bar opened at or before this time, ISO 8601, UTC if no "
+                          "zone. Default: the latest stored bar."),
+    ] = None,
+    use_onnx: Annotated[
+        Literal["auto", "always", "never"],
+        Field(description="auto: the model's newest validated ONNX export if any, else its native learner; "
+                          "always: an export or an error; never: the native learner."),
+    ] = "auto",
+    sources: Sources = None,
+    market: Market = "perp",
+) -> SignalReport:
+    from mcp_trader.trading.signals import latest_signals  # numpy, pandas & co. load on first call
+
+    async with tool_errors():
+        _no_unknown_arguments(ctx)
+        request = SignalRequest(
+            model_id=model_id, strategy=strategy, symbols=symbols, timeframe=timeframe,
+            min_confidence=min_confidence, threshold=threshold, as_of=as_of, use_onnx=use_onnx, sources=sources,
+            market=market,
+        )
+        return await latest_signals(home_of(ctx), request)
+
+
+ARGUMENTS = sorted(set(inspect.signature(get_signals).parameters) - {"ctx"})
+
+
+def _no_unknown_arguments(ctx: Context) -> None:
+    """The SDK drops arguments it does not know; a misspelt one would silently change the answer."""
+    params = ctx.request_context.params or {}
+    unknown = sorted(set(params.get("arguments") or {}) - set(ARGUMENTS))
+    if unknown:
+        raise InputError(unknown[0], "is not an argument of get_signals", ", ".join(ARGUMENTS))
+
+
+def register(server: MCPServer) -> None:
+    server.add_tool(
+        get_signals, title="Get the latest signals", description=DESCRIPTION,
+        annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True,
+                                    openWorldHint=False),
+    )
