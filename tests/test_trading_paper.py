@@ -388,7 +388,9 @@ async def test_max_order_notional_is_refused_with_the_excess_and_no_argument_rai
     assert f"by {notional - 5000:,.4g} USDT" in text
     sneaky = {**args, "max_order_notional": 1e9, "risk_per_trade": 1, "max_leverage": 20, "max_positions": 50,
               "daily_loss_limit": 0.99, "limits": {"max_order_notional": 1e9}}
-    assert await error_of(trader, "place_order", sneaky) == text
+    refused = await error_of(trader, "place_order", sneaky)  # a limit-like argument is refused, never applied
+    assert "daily_loss_limit: is not an argument of place_order" in refused and "notional" in refused
+    assert await error_of(trader, "place_order", args) == text
     tools = {t.name: t for t in (await trader.list_tools()).tools}
     for name in ("place_order", "cancel_order", "get_orders", "get_pnl"):
         assert not set(tools[name].input_schema["properties"]) & {*RiskLimits.model_fields, "limits"}, name

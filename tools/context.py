@@ -1,6 +1,7 @@
 """What every tool needs from a request: the home, and core errors turned into tool errors."""
 
-from collections.abc import AsyncIterator
+import inspect
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from mcp.server.mcpserver import Context
@@ -21,3 +22,15 @@ async def tool_errors() -> AsyncIterator[None]:
         yield
     except (InputError, NotFoundError, Refused) as error:
         raise ToolError(str(error)) from error
+
+
+def no_unknown_arguments(ctx: Context, tool: Callable) -> None:
+    """The SDK drops arguments a tool does not take; a misspelt one would silently change the answer, and one that
+    looks like a setting (a risk limit) must be seen to have no effect."""
+    accepted = sorted(set(inspect.signature(tool).parameters) - {"ctx"})
+    params = ctx.request_context.params
+    given = getattr(params, "arguments", None) if params is not None and not isinstance(params, dict) else \
+        (params or {}).get("arguments")
+    unknown = sorted(set(given or {}) - set(accepted))
+    if unknown:
+        raise InputError(unknown[0], f"is not an argument of {tool.__name__}", ", ".join(accepted))

@@ -1,6 +1,5 @@
 """get_signals: a model's or the confluence rule's BUY / HOLD / SELL at the latest bar, as a backtest decides it."""
 
-import inspect
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -8,8 +7,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from mcp_trader.errors import InputError
-from mcp_trader.tools.context import home_of, tool_errors
+from mcp_trader.tools.context import home_of, no_unknown_arguments, tool_errors
 from mcp_trader.tools.data import Market, Sources, Timeframe
 from mcp_trader.trading.signals import SignalReport, SignalRequest
 
@@ -62,24 +60,13 @@ async def get_signals(
     from mcp_trader.trading.signals import latest_signals  # numpy, pandas & co. load on first call
 
     async with tool_errors():
-        _no_unknown_arguments(ctx)
+        no_unknown_arguments(ctx, get_signals)
         request = SignalRequest(
             model_id=model_id, strategy=strategy, symbols=symbols, timeframe=timeframe,
             min_confidence=min_confidence, threshold=threshold, as_of=as_of, use_onnx=use_onnx, sources=sources,
             market=market,
         )
         return await latest_signals(home_of(ctx), request)
-
-
-ARGUMENTS = sorted(set(inspect.signature(get_signals).parameters) - {"ctx"})
-
-
-def _no_unknown_arguments(ctx: Context) -> None:
-    """The SDK drops arguments it does not know; a misspelt one would silently change the answer."""
-    params = ctx.request_context.params or {}
-    unknown = sorted(set(params.get("arguments") or {}) - set(ARGUMENTS))
-    if unknown:
-        raise InputError(unknown[0], "is not an argument of get_signals", ", ".join(ARGUMENTS))
 
 
 def register(server: MCPServer) -> None:

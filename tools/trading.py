@@ -8,7 +8,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
-from mcp_trader.tools.context import home_of, tool_errors
+from mcp_trader.tools.context import home_of, no_unknown_arguments, tool_errors
 from mcp_trader.tools.jobs import JobView
 from mcp_trader.trading.ledger import LedgerOrder
 from mcp_trader.trading.orders import CLIENT_ID, Mode, OrderType, Side
@@ -50,6 +50,7 @@ async def place_order(
     from mcp_trader.trading.orders import OrderRequest
 
     async with tool_errors():
+        no_unknown_arguments(ctx, place_order)
         try:
             request = OrderRequest(symbol=symbol, side=side, quantity=quantity, notional=notional, type=type,
                                    price=price, reduce_only=reduce_only, mode=mode, client_order_id=client_order_id)
@@ -66,6 +67,7 @@ async def cancel_order(
     mode: Annotated[Mode, Field(description="paper or live.")] = "paper",
 ) -> LedgerOrder:
     async with tool_errors():
+        no_unknown_arguments(ctx, cancel_order)
         return await home_of(ctx).desk().cancel(mode, client_order_id)
 
 
@@ -170,6 +172,7 @@ async def start_paper_trading(
 
     home = home_of(ctx)
     async with tool_errors():
+        no_unknown_arguments(ctx, start_paper_trading)
         try:
             signals = SignalRequest(strategy=strategy, model_id=model_id, symbols=symbols,
                                     min_confidence=min_confidence, threshold=threshold)
