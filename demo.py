@@ -49,6 +49,7 @@ async def _session(home: str) -> int:
         ok &= await _backtests(client, Path(home), model_id)
         ok &= await _optimize(client)
         ok &= await _export(client, model_id)
+        ok &= await _paper_trading(client, model_id)
     print(f"\ndone in {time.perf_counter() - started:.1f} s" + ("" if ok else " — WITH FAILURES"))
     return 0 if ok else 1
 
@@ -257,6 +258,36 @@ async def _export(client: Client, model_id: str | None) -> bool:
               f"{case['onnxruntime']['p50_ms']:.3f} ms ({case['speedup_p50']:.1f}x)")
     bad = await _call(client, {"model_id": "mdl-nope"}, "bad input: export of an unknown model", "export_onnx")
     return bad is None and parity["passed"]
+
+
+async def _paper_trading(client: Client, model_id: str | None) -> bool:
+    if model_id is None:
+        return False
+    report = await _call(client, {"model_id": model_id}, f"get_signals: {model_id} at the latest bar", "get_signals")
+    if report is None:
+        return False
+    print(f"   {report['summary']}")
+    for s in report["signals"]:
+        print(f"   {s['symbol']:<15} {s['signal']:<4} confidence {s['confidence'] or 0:.2f}  close {s['close']:,.2f}  "
+              f"ATR {s['atr'] or 0:,.2f}")
+    order = {"symbol": "BTC", "side": "buy", "notional": 1000, "client_order_id": "demo-1"}
+    placed = await _call(client, order, "place_order: paper market buy of 1,000 USDT of BTC", "place_order")
+    if placed is None:
+        return False
+    o, risk = placed["order"], placed["risk"]
+    print(f"   {o['status']}: {o['filled_quantity']} BTC at {o['average_price']:,.2f}, fee {o['fees']:.4f} USDT; "
+          f"risk at a {risk['limits']['stop_atr']:g} ATR stop {risk['risk']:.2f} USDT "
+          f"({risk['risk_fraction']:.2%} of equity, limit {risk['limits']['risk_per_trade']:.0%})")
+    again = await _call(client, order, "place_order: the same client_order_id again (a safe retry)", "place_order")
+    print(f"   outcome: {again and again['outcome']} (nothing new sent)")
+    big = await _call(client, {**order, "notional": 50_000, "client_order_id": "demo-2"},
+                      "bad input: an order over the risk limits", "place_order")
+    pnl = await _call(client, {}, "get_pnl: the paper account", "get_pnl")
+    if pnl is None:
+        return False
+    print(f"   equity {pnl['equity']:,.2f} USDT, cash {pnl['cash']:,.2f}, unrealised {pnl['unrealized_pnl']:+.2f}, "
+          f"fees {pnl['fees']:.4f}; ledger balanced: {pnl['ledger_balanced']}")
+    return big is None and again is not None and again["outcome"] == "duplicate" and pnl["ledger_balanced"]
 
 
 def _print_backtest(result: dict[str, Any]) -> None:

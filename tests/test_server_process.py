@@ -120,6 +120,8 @@ def test_demo_runs_offline_and_reports(tmp_path):
     assert "## list_backtests: bt-" in out.stdout
     assert "optimize: 20 trials" in out.stdout and "Deflated for" in out.stdout
     assert "export_onnx: mdl-xgboost-" in out.stdout and "passed" in out.stdout
+    assert "## get_signals: mdl-xgboost-" in out.stdout and "outcome: duplicate" in out.stdout
+    assert "risk limit max_order_notional" in out.stdout and "ledger balanced: True" in out.stdout
 
 
 def test_wheel_ships_tools_and_resources_inside_the_package(tmp_path):

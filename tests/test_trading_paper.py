@@ -385,7 +385,7 @@ async def test_max_order_notional_is_refused_with_the_excess_and_no_argument_rai
     notional = quantity * close_before("BTC", CLOCK)
     assert "max_order_notional" in text and "exceeds the limit 5,000 USDT" in text
     assert figure(text, "USDT exceeds") == pytest.approx(notional, abs=0.01)
-    assert f"by {notional - 5000:,.4g} USDT" in text
+    assert f"by {notional - 5000:,.2f} USDT" in text
     sneaky = {**args, "max_order_notional": 1e9, "risk_per_trade": 1, "max_leverage": 20, "max_positions": 50,
               "daily_loss_limit": 0.99, "limits": {"max_order_notional": 1e9}}
     refused = await error_of(trader, "place_order", sneaky)  # a limit-like argument is refused, never applied

@@ -46,9 +46,14 @@ class RiskRejected(Refused):
 
     def __init__(self, limit: str, figure: float, allowed: float, unit: str, detail: str):
         self.limit, self.figure, self.allowed = limit, figure, allowed
-        over = f" by {figure - allowed:,.4g} {unit}".rstrip() if figure > allowed else ""
-        super().__init__(f"risk limit {limit}: {detail} {figure:,.6g} {unit} exceeds the limit {allowed:,.6g} "
+        over = f" by {number(figure - allowed)} {unit}".rstrip() if figure > allowed else ""
+        super().__init__(f"risk limit {limit}: {detail} {number(figure)} {unit} exceeds the limit {number(allowed)} "
                          f"{unit}{over}".replace("  ", " "))
+
+
+def number(value: float) -> str:
+    """Figures as a person reads them: thousands separated, cents from 100 up, six significant digits below."""
+    return f"{value:,.2f}".removesuffix(".00") if abs(value) >= 100 else f"{value:.6g}"
 
 
 @dataclass(frozen=True)
