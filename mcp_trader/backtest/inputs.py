@@ -87,7 +87,7 @@ async def build_inputs(home: Home, request: BacktestRequest) -> Inputs:
     check_span(request)
     if request.strategy == "confluence":
         return await _confluence(home, request)
-    record = await _model(home, request)
+    record = await model_record(home, request)
     if request.signals == "out_of_sample":
         return await _out_of_sample(home, request, record)
     return await _after_training(home, request, record)
@@ -120,7 +120,7 @@ async def _confluence(home: Home, request: BacktestRequest) -> Inputs:
     )
 
 
-async def _model(home: Home, request: BacktestRequest) -> ModelRecord:
+async def model_record(home: Home, request: BacktestRequest) -> ModelRecord:
     if request.model_id is None:
         raise InputError("model_id", "a model strategy needs a model", "a model id from train_model or list_models, "
                          "or strategy='confluence' for the rule-based strategy")
@@ -130,7 +130,7 @@ async def _model(home: Home, request: BacktestRequest) -> ModelRecord:
     return record
 
 
-def _traded(request: BacktestRequest, record: ModelRecord) -> list[str]:
+def traded_symbols(request: BacktestRequest, record: ModelRecord) -> list[str]:
     market = _market(record)
     if not request.symbols:
         return list(record.symbols)
@@ -145,12 +145,12 @@ def _traded(request: BacktestRequest, record: ModelRecord) -> list[str]:
 
 
 async def _out_of_sample(home: Home, request: BacktestRequest, record: ModelRecord) -> Inputs:
-    traded = _traded(request, record)
+    traded = traded_symbols(request, record)
     registry = ModelRegistry(home.settings.models_dir, await home.db())
     predictions = await asyncio.to_thread(pd.read_parquet, registry.folder(record.id) / "oos_predictions.parquet")
     step = pd.Timedelta(milliseconds=timeframe_ms(record.timeframe))
     first, last = predictions["time"].min(), predictions["time"].max()
-    panel = await _stored_panel(home, record.inputs, record.timeframe, first - ATR_WARMUP, last + step)
+    panel = await stored_panel(home, record.inputs, record.timeframe, first - ATR_WARMUP, last + step)
     notes = []
     if (request.end is not None and _utc(request.end) < first) or (request.start is not None and _utc(
             request.start) > last):
@@ -179,7 +179,7 @@ async def _after_training(home: Home, request: BacktestRequest, record: ModelRec
     from mcp_trader.models.training import load_learner
     from mcp_trader.store.features import FeatureStore
 
-    traded = _traded(request, record)
+    traded = traded_symbols(request, record)
     trained_until = pd.Timestamp(record.trained_until)
     step = pd.Timedelta(milliseconds=timeframe_ms(record.timeframe))
     if request.start is not None and _utc(request.start) <= trained_until:
@@ -249,7 +249,7 @@ async def _data_used(home: Home, inputs: list[FeatureInput]) -> list[DataUsed]:
     return used
 
 
-async def _stored_panel(home: Home, inputs: list[FeatureInput], timeframe: str, start: pd.Timestamp,
+async def stored_panel(home: Home, inputs: list[FeatureInput], timeframe: str, start: pd.Timestamp,
                         end: pd.Timestamp) -> Panel:
     """The candles a model was built from, read back from the store by dataset id."""
     catalog = await home.catalog()

@@ -65,7 +65,7 @@ def default_days(spec: FeatureSpec) -> int:
 
 async def build_feature_set(home: Home, request: FeatureRequest, progress: Progress | None = None) -> FeatureSet:
     spec = make_spec(request.timeframe, request.windows)
-    symbols, notes = _symbols(request)
+    symbols, notes = feature_universe(request)
     window = _window(request, spec)
     collected = await Collector(home).collect(
         CollectRequest(
@@ -78,13 +78,13 @@ async def build_feature_set(home: Home, request: FeatureRequest, progress: Progr
     frames, inputs = await _load(home, collected, spec)
     panel = align(dict(sorted(frames.items())), spec.timeframe)
     _check_history(panel, spec)
-    feature_set_id = _feature_set_id(panel, spec)
+    feature_set_id = feature_set_id_of(panel, spec)
     store = FeatureStore(home.settings.features_dir, await home.db())
     record = await store.find(feature_set_id)
     if record is not None:
         frame = await asyncio.to_thread(store.table, feature_set_id)
         return FeatureSet(record, frame, panel, spec, cached=True, notes=notes)
-    table = await asyncio.to_thread(build, panel, spec, _reference(panel))
+    table = await asyncio.to_thread(build, panel, spec, reference_symbol(panel))
     record = FeatureSetRecord(
         id=feature_set_id, created_at=now_iso(), timeframe=spec.timeframe, windows=spec.bars,
         symbols=list(panel.symbols), start=_iso(panel.index[0]), end=_iso(panel.index[-1]),
@@ -96,7 +96,7 @@ async def build_feature_set(home: Home, request: FeatureRequest, progress: Progr
     return FeatureSet(record, table.frame, panel, spec, cached=False, notes=notes)
 
 
-def _symbols(request: FeatureRequest) -> tuple[list[str], list[str]]:
+def feature_universe(request: FeatureRequest) -> tuple[list[str], list[str]]:
     """The symbols to collect: those asked, then BTC as the correlation reference if missing."""
     if len(request.symbols) < 2:
         raise InputError(
@@ -189,12 +189,12 @@ def _check_history(panel: Panel, spec: FeatureSpec) -> None:
         )
 
 
-def _feature_set_id(panel: Panel, spec: FeatureSpec) -> str:
+def feature_set_id_of(panel: Panel, spec: FeatureSpec) -> str:
     key = f"{panel.content_hash()}|{spec.model_dump_json()}|{FEATURES_VERSION}"
     return "fs-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def _reference(panel: Panel) -> str:
+def reference_symbol(panel: Panel) -> str:
     return next(s for s in panel.symbols if s.split("/")[0] == REFERENCE)
 
 

@@ -165,12 +165,12 @@ async def snapshot(home: Home, request: SignalRequest) -> Snapshot:
 
 
 async def _model(home: Home, request: SignalRequest) -> Snapshot:
-    from mcp_trader.backtest.inputs import _traded
+    from mcp_trader.backtest.inputs import traded_symbols
     from mcp_trader.features.spec import make_spec
     from mcp_trader.store.features import FeatureStore
 
     record = await _record(home, request)
-    traded = _traded(request.backtest_request(), record)
+    traded = traded_symbols(request.backtest_request(), record)
     stored = await FeatureStore(home.settings.features_dir, await home.db()).record(record.feature_set_id)
     spec = make_spec(record.timeframe, list(stored.windows))
     panel, inputs = await _window(home, record.inputs, spec, request.as_of, _seq_len(record))
@@ -185,7 +185,7 @@ async def _model(home: Home, request: SignalRequest) -> Snapshot:
 
 async def _confluence(home: Home, request: SignalRequest) -> Snapshot:
     from mcp_trader.data.symbols import parse_symbol
-    from mcp_trader.features.dataset import FeatureRequest, _symbols
+    from mcp_trader.features.dataset import FeatureRequest, feature_universe
     from mcp_trader.features.spec import make_spec
 
     if request.model_id is not None:
@@ -194,7 +194,7 @@ async def _confluence(home: Home, request: SignalRequest) -> Snapshot:
         raise InputError("symbols", "the confluence strategy needs the assets to trade",
                          "two to 50 symbols, e.g. ['BTC/USDT', 'ETH/USDT', 'SOL/USDT']")
     spec = make_spec(request.timeframe or "1h")
-    universe, notes = _symbols(FeatureRequest(symbols=request.symbols, timeframe=spec.timeframe,
+    universe, notes = feature_universe(FeatureRequest(symbols=request.symbols, timeframe=spec.timeframe,
                                               market=request.market))
     traded = [parse_symbol(s, request.market, f"symbols[{i}]").unified for i, s in enumerate(request.symbols)]
     stored = await _stored_inputs(home, universe, spec.timeframe, request.sources)
@@ -204,10 +204,10 @@ async def _confluence(home: Home, request: SignalRequest) -> Snapshot:
 
 
 async def _record(home: Home, request: SignalRequest) -> "ModelRecord":
-    from mcp_trader.backtest.inputs import _model
+    from mcp_trader.backtest.inputs import model_record
 
     try:
-        return await _model(home, request.backtest_request())
+        return await model_record(home, request.backtest_request())
     except NotFoundError as error:
         raise NotFoundError(f"model_id: {error}") from error
 
@@ -227,7 +227,7 @@ def window_bars(spec: "FeatureSpec", seq_len: int) -> int:
 async def _window(home: Home, inputs: list[FeatureInput], spec: "FeatureSpec", as_of: datetime | None,
                   seq_len: int) -> tuple["Panel", list[FeatureInput]]:
     """The stored candles of the feature universe, the last `window_bars` bars up to the decided one."""
-    from mcp_trader.backtest.inputs import _stored_panel
+    from mcp_trader.backtest.inputs import stored_panel
 
     step = timedelta(milliseconds=timeframe_ms(spec.timeframe))
     last = await _last_stored(home, inputs, spec.timeframe)
@@ -237,7 +237,7 @@ async def _window(home: Home, inputs: list[FeatureInput], spec: "FeatureSpec", a
                          "the later bars")
     end = _floor(as_of, spec.timeframe) + step if as_of is not None else last + step
     start = end - window_bars(spec, seq_len) * step
-    panel = await _stored_panel(home, inputs, spec.timeframe, start, end)
+    panel = await stored_panel(home, inputs, spec.timeframe, start, end)
     _check_window(panel, spec, as_of, spec.bars[spec.longest] + seq_len)
     counts = {s: int(panel.present[:, j].sum()) for j, s in enumerate(panel.symbols)}
     return panel, [i.model_copy(update={"rows": counts.get(i.symbol, 0)}) for i in inputs]
@@ -358,12 +358,12 @@ def _feature_set(panel: "Panel", spec: "FeatureSpec", inputs: list[FeatureInput]
     """The window's feature set as build_feature_set computes it, kept in memory (nothing is stored)."""
     from mcp_trader import __version__
     from mcp_trader.features.builder import FEATURES_VERSION, build
-    from mcp_trader.features.dataset import FeatureSet, _feature_set_id, _reference
+    from mcp_trader.features.dataset import FeatureSet, feature_set_id_of, reference_symbol
     from mcp_trader.features.models import FeatureSetRecord
 
-    table = build(panel, spec, _reference(panel))
+    table = build(panel, spec, reference_symbol(panel))
     record = FeatureSetRecord(
-        id=_feature_set_id(panel, spec), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        id=feature_set_id_of(panel, spec), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         timeframe=spec.timeframe, windows=spec.bars, symbols=list(panel.symbols), start=panel.index[0].isoformat(),
         end=panel.index[-1].isoformat(), rows=len(table.frame), columns=list(table.frame.columns),
         content_hash=table.content_hash, input_hash=panel.content_hash(), inputs=inputs,
@@ -388,9 +388,9 @@ def _confluence_decisions(panel: "Panel", spec: "FeatureSpec", traded: list[str]
 
     from mcp_trader.backtest import signals as rules
     from mcp_trader.features.builder import build
-    from mcp_trader.features.dataset import _reference
+    from mcp_trader.features.dataset import reference_symbol
 
-    frame = build(panel, spec, _reference(panel)).frame
+    frame = build(panel, spec, reference_symbol(panel)).frame
     latest = frame.xs(panel.index[-1], level="time")["confluence_score"]
     score = np.array([float(latest.get(s, np.nan)) for s in panel.symbols])
     signal, strength = rules.from_confluence(score, threshold)
