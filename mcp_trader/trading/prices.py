@@ -31,9 +31,17 @@ class StorePrices:
     def __init__(self, home: Home):
         self.home = home
         self.timeframe = home.settings.trading_timeframe
+        self._latest: dict[str, tuple[str, Market]] = {}  # per symbol, with the content hash it was read at
 
     async def market(self, symbol: str) -> Market:
         record = await self._dataset(symbol)
+        known = self._latest.get(symbol)
+        if known is None or known[0] != record.content_hash:  # a new bar changes the dataset's hash
+            known = (record.content_hash, await self._read_market(symbol, record))
+            self._latest[symbol] = known
+        return known[1]
+
+    async def _read_market(self, symbol: str, record: DatasetRecord) -> Market:
         frame = await self._bars(record, None)
         if frame.empty:
             raise InputError("symbol", f"no stored {self.timeframe} candles for {symbol}",
