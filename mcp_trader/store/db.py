@@ -2,12 +2,15 @@
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
+
+BUSY_TIMEOUT_S = 30.0  # how long a write waits for another connection's (or process's) transaction
 
 # Append only: a home records how many of these it has applied (PRAGMA user_version).
 MIGRATIONS: tuple[str, ...] = (
@@ -131,7 +134,8 @@ MIGRATIONS: tuple[str, ...] = (
         reference_price REAL NOT NULL,
         reference_time TEXT NOT NULL,
         created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL
+        updated_at TEXT NOT NULL,
+        owner_pid INTEGER
     );
     CREATE INDEX orders_by_mode_status ON orders (mode, status);
     CREATE TABLE fills (
@@ -217,10 +221,10 @@ class Database:
 
     async def open(self) -> "Database":
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
+        self._conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
         self._conn.row_factory = aiosqlite.Row
         try:
-            await self._conn.execute("PRAGMA journal_mode=WAL")
+            await self._busy_retried("PRAGMA journal_mode=WAL")  # another process may be opening it too
             await self._conn.execute("PRAGMA foreign_keys=ON")
             await self._migrate()
         except BaseException:
@@ -254,6 +258,8 @@ class Database:
         for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
             # executescript would commit mid-way; run statements inside one explicit transaction.
             async with self.transaction() as conn:
+                if await self.schema_version() >= version:
+                    continue  # another process opening this home at the same time applied it first
                 for statement in filter(str.strip, script.split(";")):
                     await conn.execute(statement)
                 await conn.execute(f"PRAGMA user_version = {version}")
@@ -261,13 +267,30 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._writing:
-            await self.conn.execute("BEGIN IMMEDIATE")
+            await self._busy_retried("BEGIN IMMEDIATE")
             try:
                 yield self.conn
             except BaseException:
                 await self.conn.rollback()
                 raise
             await self.conn.commit()
+
+    async def _busy_retried(self, sql: str) -> None:
+        """A lock-taking statement (BEGIN IMMEDIATE, the journal mode), retried while SQLite answers busy at once. In
+        WAL mode a connection that still holds a read snapshot older than another process's commit (another task's
+        read, open on this shared connection between its execute and its fetch) is refused the write lock without
+        the busy timeout's wait; once that read is done, the retry gets the lock."""
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + BUSY_TIMEOUT_S, 0.001
+        while True:
+            try:
+                await self.conn.execute(sql)
+                return
+            except sqlite3.OperationalError as error:
+                if "database is locked" not in str(error) or loop.time() > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, 0.05)
 
     async def fetch_all(self, sql: str, *params: Any) -> list[dict[str, Any]]:
         async with self.conn.execute(sql, params) as cursor:

@@ -3,6 +3,7 @@ funding and equity snapshots. Callers hold one transaction per state change (Dat
 at any point leaves the ledger as it was before or after that change, never between."""
 
 import json
+import os
 from typing import Any
 
 import aiosqlite
@@ -137,20 +138,31 @@ class Ledger:
         now = now_iso()
         await conn.execute(
             "INSERT INTO orders (client_order_id, mode, symbol, side, type, quantity, price, reduce_only, status, "
-            "filled_quantity, fees, request, risk, reference_price, reference_time, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?, ?, ?, ?, ?) "
+            "filled_quantity, fees, request, risk, reference_price, reference_time, created_at, updated_at, "
+            "owner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (client_order_id) DO UPDATE SET status = 'pending', quantity = excluded.quantity, "
             "price = excluded.price, risk = excluded.risk, reference_price = excluded.reference_price, "
-            "reference_time = excluded.reference_time, reason = NULL, updated_at = excluded.updated_at",
+            "reference_time = excluded.reference_time, reason = NULL, updated_at = excluded.updated_at, "
+            "owner_pid = excluded.owner_pid",
             (intent.client_order_id, intent.mode, intent.symbol, intent.side, intent.type, intent.quantity,
              intent.price, int(intent.reduce_only), dumps(request), dumps(risk), reference_price, reference_time,
-             now, now),
+             now, now, os.getpid()),
         )
 
+    async def sent_by_another_server(self, conn: aiosqlite.Connection, client_order_id: str) -> bool:
+        """Whether a pending order is being sent right now by another, running server process on this home."""
+        row = await _one(conn, "SELECT owner_pid FROM orders WHERE client_order_id = ?", client_order_id)
+        pid = row["owner_pid"] if row else None
+        return pid is not None and pid != os.getpid() and _alive(pid)
+
     async def set_status(self, conn: aiosqlite.Connection, client_order_id: str, status: Status,
-                         reason: str | None = None) -> None:
-        await conn.execute("UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE client_order_id = ?",
-                           (status, reason, now_iso(), client_order_id))
+                         reason: str | None = None, only_from: tuple[str, ...] | None = None) -> None:
+        """Set an order's state; with only_from, only while it is still in one of those states (another process may
+        have recorded the venue's answer since the caller read it)."""
+        sql = "UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE client_order_id = ?"
+        if only_from:
+            sql += f" AND status IN ({','.join('?' * len(only_from))})"
+        await conn.execute(sql, (status, reason, now_iso(), client_order_id, *(only_from or ())))
 
     async def record(self, conn: aiosqlite.Connection, mode: Mode, venue: VenueOrder) -> list[LedgerFill]:
         """Bring an order in line with the venue's view: its state, and every fill not booked yet."""
@@ -250,6 +262,16 @@ class Ledger:
             "cash": account.cash + change, "realized_pnl": account.realized_pnl + realized,
             "fees": account.fees + fees, "funding": account.funding + funding,
         }))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _order(row: dict[str, Any]) -> LedgerOrder:
