@@ -15,7 +15,7 @@ from mcp_trader.features import confluence, indicators, liquidity
 from mcp_trader.features.panel import Panel
 from mcp_trader.features.spec import FeatureSpec
 
-FEATURES_VERSION = "2"  # bump when any feature's definition changes: it is part of every feature-set id
+FEATURES_VERSION = "3"  # bump when any feature's definition changes: it is part of every feature-set id
 
 
 def feature_columns(spec: FeatureSpec) -> list[str]:

@@ -83,12 +83,15 @@ def _correlations(log_ret: np.ndarray, btc_ret: np.ndarray, spec: FeatureSpec) -
 
 
 def _pair_means(pair_corr: np.ndarray, left: np.ndarray, right: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    valid = ~np.isnan(pair_corr)
-    member = np.zeros((len(left), shape[1]))  # member[p, i] = 1 when asset i is in pair p
-    member[np.arange(len(left)), left] = member[np.arange(len(left)), right] = 1.0
-    total, count = np.where(valid, pair_corr, 0.0) @ member, valid.astype(np.float64) @ member
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan)
+    # Summed per row, not by a matrix product: BLAS kernels block by the matrix's size, so a bar's value would
+    # change in its last bits with the number of bars after it, which the causality check rightly refuses.
+    out = np.full(shape, np.nan)
+    for i in range(shape[1]):
+        pairs = pair_corr[:, (left == i) | (right == i)]
+        count = (~np.isnan(pairs)).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, i] = np.where(count > 0, np.nansum(pairs, axis=1) / count, np.nan)
+    return out
 
 
 def agreement(states: np.ndarray) -> np.ndarray:
