@@ -13,6 +13,13 @@ from mcp_trader.tools.context import home_of, tool_errors
 from mcp_trader.tools.data import Market, Sources, Timeframe
 from mcp_trader.tools.jobs import JobView, WaitSeconds, run_as_job
 
+ModelId = Annotated[str | None, Field(description="A model from train_model / list_models.")]
+Strategy = Annotated[
+    Literal["model", "confluence"] | None,
+    Field(description="model (default when model_id is given) or confluence: BUY when the confluence score ≥ "
+                      "threshold, SELL when ≤ −threshold."),
+]
+
 DESCRIPTION = """Backtest a trained model's signals, or the rule-based confluence strategy, on a portfolio of assets.
 
 Use it after train_model (pass model_id) to see what the model's calls would have earned after
@@ -31,12 +38,8 @@ buy-and-hold of the same assets, and URIs of the equity curve (JSON, PNG) and th
 
 async def run_backtest(
     ctx: Context,
-    model_id: Annotated[str | None, Field(description="A model from train_model / list_models.")] = None,
-    strategy: Annotated[
-        Literal["model", "confluence"] | None,
-        Field(description="model (default when model_id is given) or confluence: BUY when the confluence score ≥ "
-                          "threshold, SELL when ≤ −threshold."),
-    ] = None,
+    model_id: ModelId = None,
+    strategy: Strategy = None,
     signals: Annotated[
         Literal["out_of_sample", "after_training"],
         Field(description="For a model: its walk-forward out-of-sample predictions, or the kept model on bars after "

@@ -7,6 +7,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from mcp_trader.tools.backtest import ModelId, Strategy
 from mcp_trader.tools.context import home_of, no_unknown_arguments, tool_errors
 from mcp_trader.tools.data import Market, Sources, Timeframe
 from mcp_trader.trading.signals import SignalReport, SignalRequest
@@ -28,12 +29,8 @@ synthetic, and whether the bar lies inside the model's training data (in_sample)
 
 async def get_signals(
     ctx: Context,
-    model_id: Annotated[str | None, Field(description="A model from train_model / list_models.")] = None,
-    strategy: Annotated[
-        Literal["model", "confluence"] | None,
-        Field(description="model (default when model_id is given) or confluence: BUY when the confluence score ≥ "
-                          "threshold, SELL when ≤ −threshold."),
-    ] = None,
+    model_id: ModelId = None,
+    strategy: Strategy = None,
     symbols: Annotated[
         list[str] | None,
         Field(description="A model: a subset of its symbols (default all). Confluence: required, two to 50; BTC "

@@ -101,12 +101,17 @@ def check_span(request: BacktestRequest) -> None:
         raise InputError("days", "give either days or start, not both")
 
 
-async def _confluence(home: Home, request: BacktestRequest) -> Inputs:
-    if request.model_id is not None:
+def check_confluence(model_id: str | None, symbols: list[str] | None) -> None:
+    """The confluence strategy trades the symbols it is given, with no model."""
+    if model_id is not None:
         raise InputError("model_id", "the confluence strategy uses no model", "leave model_id out, or strategy='model'")
-    if not request.symbols:
+    if not symbols:
         raise InputError("symbols", "the confluence strategy needs the assets to trade",
                          "two to 50 symbols, e.g. ['BTC/USDT', 'ETH/USDT', 'SOL/USDT']")
+
+
+async def _confluence(home: Home, request: BacktestRequest) -> Inputs:
+    check_confluence(request.model_id, request.symbols)
     spec = make_spec(request.timeframe or "1h")
     fs = await build_feature_set(home, _feature_request(request, request.symbols, spec.timeframe, None, spec.longest))
     traded = [parse_symbol(s, request.market, f"symbols[{i}]").unified for i, s in enumerate(request.symbols)]

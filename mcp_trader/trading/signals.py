@@ -184,15 +184,12 @@ async def _model(home: Home, request: SignalRequest) -> Snapshot:
 
 
 async def _confluence(home: Home, request: SignalRequest) -> Snapshot:
+    from mcp_trader.backtest.inputs import check_confluence
     from mcp_trader.data.symbols import parse_symbol
     from mcp_trader.features.dataset import FeatureRequest, feature_universe
     from mcp_trader.features.spec import make_spec
 
-    if request.model_id is not None:
-        raise InputError("model_id", "the confluence strategy uses no model", "leave model_id out, or strategy='model'")
-    if not request.symbols:
-        raise InputError("symbols", "the confluence strategy needs the assets to trade",
-                         "two to 50 symbols, e.g. ['BTC/USDT', 'ETH/USDT', 'SOL/USDT']")
+    check_confluence(request.model_id, request.symbols)
     spec = make_spec(request.timeframe or "1h")
     universe, notes = feature_universe(FeatureRequest(symbols=request.symbols, timeframe=spec.timeframe,
                                               market=request.market))

@@ -45,13 +45,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import ccxt
 import coincurve
 import numpy as np
+
+from tests.fakes.local_http import LocalServer
 
 # The key pair of Aster's API docs (safe to publish): the agent key, its address, and the docs' demo user.
 DEMO_AGENT_KEY = "0x4fd0a42218f3eae43a6ce26d22544e986139a01e5b34a62db53757ffca81bae1"
@@ -158,10 +160,11 @@ def _fixed(value: Decimal, places: int = 8) -> str:
     return format(value.quantize(Decimal(1).scaleb(-places)), "f")
 
 
-class FakeAsterV3:
+class FakeAsterV3(LocalServer):
     """The venue's state and controls; the HTTP handler works on it under one lock."""
 
     def __init__(self, *, balance: float = 10_000.0, chain_id: int = 1666, leverage: int = 20):
+        super().__init__()
         self.lock = threading.Lock()
         self.chain_id = chain_id
         self.default_balance = Decimal(str(balance))
@@ -172,40 +175,19 @@ class FakeAsterV3:
         self.trades: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
         self.requests: list[Request] = []
-        self.stopping = threading.Event()
-        self.httpd: ThreadingHTTPServer | None = None
-        self.thread: threading.Thread | None = None
         self._next_order_id = 8_000_000_001
         self._next_trade_id = 5_000_001
         self._hasher = ccxt.aster()
         self.register(DEMO_USER, DEMO_AGENT)
 
     # --- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> "FakeAsterV3":
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class Handler(_Handler):
             venue = fake
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self.httpd is not None:
-            self.httpd.shutdown()
-            self.httpd.server_close()
-        if self.thread is not None:
-            self.thread.join(timeout=5)
-
-    @property
-    def base_url(self) -> str:
-        assert self.httpd is not None, "the fake server is not started"
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return Handler
 
     def urls(self) -> dict[str, str]:
         """Settings fields that point the Aster futures and spot hosts at this server."""

@@ -27,11 +27,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
+
+from tests.fakes.local_http import LocalServer
 
 HOUR_MS = 3_600_000
 TABLE_START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
@@ -103,42 +105,22 @@ class _State:
     requests: list[Request] = field(default_factory=list)
 
 
-class FakeMarkets:
+class FakeMarkets(LocalServer):
     """The server's state and controls; the HTTP handler reads it under a lock."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.lock = threading.Lock()
         self.state = _State()
-        self.stopping = threading.Event()
-        self.httpd: ThreadingHTTPServer | None = None
-        self.thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> "FakeMarkets":
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         markets = self
 
         class Handler(_Handler):
             fake = markets
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self.httpd is not None:
-            self.httpd.shutdown()
-            self.httpd.server_close()
-        if self.thread is not None:
-            self.thread.join(timeout=5)
-
-    @property
-    def base_url(self) -> str:
-        assert self.httpd is not None, "the fake server is not started"
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return Handler
 
     def urls(self) -> dict[str, str]:
         """Settings fields that point every network source at this server."""
