@@ -638,3 +638,24 @@ async def test_bad_orders_are_clear_errors_and_leave_the_ledger_as_it_was(trader
     assert listed["status"] == "filled"
     assert_balanced(await pnl(trader))
 
+
+
+async def test_limit_prices_outside_the_venues_band_are_refused(trader: Client):
+    close = close_before("BTC", CLOCK)
+    far_buy = round(close * 1.2, 1)
+    text = await error_of(trader, "place_order", {"symbol": "BTC", "side": "buy", "type": "limit", "quantity": 0.01,
+                                                   "price": far_buy})
+    assert text.startswith("Error executing tool place_order: price:") and "1.15 ×" in text and "at most" in text
+    far_sell = round(close * 0.8, 1)
+    text = await error_of(trader, "place_order", {"symbol": "BTC", "side": "sell", "type": "limit",
+                                                   "quantity": 0.01, "price": far_sell})
+    assert "price:" in text and "0.85 ×" in text and "at least" in text
+    assert await orders(trader) == []
+
+
+async def test_get_pnl_says_where_paper_funding_cannot_be_charged(client: Client):
+    await call(client, "collect_data", {"symbols": ["BTC/USDT", "XTZ/USDT"], "days": 10})
+    for base in ("BTC", "XTZ"):
+        await call(client, "place_order", {"symbol": base, "side": "buy", "notional": 100})
+    notes = (await call(client, "get_pnl", {}))["notes"]
+    assert notes == ["XTZ/USDT:USDT: no funding history is bundled for it, so paper charges it no funding"]

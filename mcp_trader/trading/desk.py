@@ -179,6 +179,10 @@ class Desk:
             await self._daily(ledger, conn, mode, result.equity)
             await ledger.snapshot(conn, mode, _now(), result.equity, result.cash, result.unrealized_pnl,
                                   result.gross_notional)
+        if mode == "paper":
+            from mcp_trader.trading.funding import uncovered
+
+            result = result.model_copy(update={"notes": await uncovered(self, ledger)})
         return await self._with_account(ledger, result)
 
     async def refresh(self, mode: Mode) -> None:
@@ -252,6 +256,8 @@ class Desk:
         rules = await broker.rules(symbol)
         market = request.type == "market"
         price = rules.check_price(request.price) if request.price is not None else None
+        if price is not None:
+            rules.check_band(request.side, price, quote.price)
         wanted = request.quantity if request.quantity is not None else request.notional / (price or quote.price)
         try:
             quantity = rules.check_quantity(rules.floor_quantity(wanted, market), market, wanted)

@@ -7,6 +7,8 @@ import pandas as pd
 
 from mcp_trader.backtest.funding import history
 
+SETTLEMENT_MS = 8 * 3_600_000
+
 if TYPE_CHECKING:
     from mcp_trader.trading.desk import Desk
     from mcp_trader.trading.ledger import Ledger
@@ -41,3 +43,18 @@ async def settle_paper_funding(desk: "Desk", ledger: "Ledger", until: str | None
                                                  float(bars.loc[when, "open"]))
                 booked += paid is not None
     return booked
+
+
+async def uncovered(desk: "Desk", ledger: "Ledger") -> list[str]:
+    """Held paper positions whose funding the bundled history cannot charge (no file, or the clock is past it)."""
+    db = await desk.home.db()
+    notes = []
+    for symbol in await ledger.positions(db.conn, "paper"):
+        rates = history(symbol.split("/")[0])
+        now = pd.Timestamp((await desk.prices.market(symbol)).quote.time)
+        if rates is None:
+            notes.append(f"{symbol}: no funding history is bundled for it, so paper charges it no funding")
+        elif rates.index[-1] < now.value // 1_000_000 - SETTLEMENT_MS:
+            last = pd.Timestamp(int(rates.index[-1]), unit="ms", tz="UTC").isoformat()
+            notes.append(f"{symbol}: paper funding stops at {last}, where the bundled history ends")
+    return notes

@@ -25,6 +25,8 @@ class MarketRules(BaseModel, frozen=True):
     market_max_quantity: float
     min_notional: float
     source: str  # "aster exchangeInfo" or "bundled defaults"
+    percent_up: float | None = None  # PERCENT_PRICE: a buy limit at most this multiple of the mark…
+    percent_down: float | None = None  # …a sell limit at least this one
 
     def step(self, market: bool) -> float:
         return self.market_step_size if market else self.step_size
@@ -40,6 +42,16 @@ class MarketRules(BaseModel, frozen=True):
                 f"a multiple of {_text(self.tick_size)}, such as {_text(_floor(price, self.tick_size))}",
             )
         return price
+
+    def check_band(self, side: str, price: float, mark: float) -> None:
+        """The venue's PERCENT_PRICE band around the mark price (it refuses limits outside it)."""
+        if side == "buy" and self.percent_up and price > mark * self.percent_up:
+            raise InputError("price", f"a buy limit at {price:g} is over {self.percent_up:g} × the price {mark:g}",
+                             f"at most {_text(_floor(mark * self.percent_up, self.tick_size))}")
+        if side == "sell" and self.percent_down and price < mark * self.percent_down:
+            lowest = _floor(mark * self.percent_down, self.tick_size) + self.tick_size
+            raise InputError("price", f"a sell limit at {price:g} is under {self.percent_down:g} × the price "
+                                      f"{mark:g}", f"at least {_text(lowest)}")
 
     def check_quantity(self, quantity: float, market: bool, requested: float) -> float:
         top = self.market_max_quantity if market else self.max_quantity
@@ -73,6 +85,7 @@ def from_exchange_info(entry: dict[str, Any], source: str = "aster exchangeInfo"
     price, lot = filters["PRICE_FILTER"], filters["LOT_SIZE"]
     market = filters.get("MARKET_LOT_SIZE", lot)
     notional = filters.get("MIN_NOTIONAL", {})
+    band = filters.get("PERCENT_PRICE", {})
     return MarketRules(
         symbol=f"{entry['baseAsset']}/{entry['quoteAsset']}:{entry.get('marginAsset', entry['quoteAsset'])}",
         venue_symbol=entry["symbol"],
@@ -84,6 +97,8 @@ def from_exchange_info(entry: dict[str, Any], source: str = "aster exchangeInfo"
         market_max_quantity=float(market["maxQty"]),
         min_notional=float(notional.get("notional", notional.get("minNotional", MIN_NOTIONAL_DEFAULT))),
         source=source,
+        percent_up=float(band["multiplierUp"]) if "multiplierUp" in band else None,
+        percent_down=float(band["multiplierDown"]) if "multiplierDown" in band else None,
     )
 
 

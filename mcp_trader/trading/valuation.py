@@ -4,7 +4,7 @@ the ledger's own balance check (cash + Σ quantity × entry = start + realised �
 from datetime import UTC, datetime
 
 import aiosqlite
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from mcp_trader.trading.guard import RiskLimits
 from mcp_trader.trading.ledger import Ledger
@@ -58,6 +58,7 @@ class Valuation(BaseModel):
     halted_until: str | None = None
     halt_reason: str | None = None
     limits: RiskLimits | None = None
+    notes: list[str] = Field(default_factory=list)
 
 
 async def value(ledger: Ledger, conn: aiosqlite.Connection, mode: Mode, marks: dict[str, float],
