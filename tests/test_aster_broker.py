@@ -20,12 +20,12 @@ import ccxt.async_support as ccxt_async
 import numpy as np
 import pytest
 import talib
+from fakes.aster_v3 import DEMO_AGENT, DEMO_AGENT_KEY, DEMO_USER, FakeAsterV3, running
 
 from mcp_trader.config import Settings
 from mcp_trader.errors import InputError
 from mcp_trader.trading.aster import AsterBroker, CredentialsError, VenueError, scrub
 from mcp_trader.trading.orders import Intent, OrderRejected, OrderStatusUnknown
-from tests.fakes.aster_v3 import DEMO_AGENT, DEMO_AGENT_KEY, DEMO_USER, FakeAsterV3, running
 
 pytestmark = pytest.mark.anyio
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from mcp import Client
+from mcp_calls import call, error_of, read_text
 
 from mcp_trader.config import Settings
 from mcp_trader.server import build_server
 from mcp_trader.trading.rules import bundled_rules
-from tests.mcp_calls import call, error_of, read_text
 
 pytestmark = pytest.mark.anyio
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "DOT/USDT"]

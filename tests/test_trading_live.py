@@ -11,14 +11,14 @@ from typing import Any
 
 import ccxt
 import pytest
+from fakes.aster_v3 import DEMO_AGENT, DEMO_AGENT_KEY, DEMO_USER, FakeAsterV3, running
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp_calls import call, error_of, read_text
+from test_server_process import command
 
 from mcp_trader.config import Settings
 from mcp_trader.server import build_server
-from tests.fakes.aster_v3 import DEMO_AGENT, DEMO_AGENT_KEY, DEMO_USER, FakeAsterV3, running
-from tests.mcp_calls import call, error_of, read_text
-from tests.test_server_process import command
 
 pytestmark = pytest.mark.anyio
 ORDER = {"symbol": "BTC", "side": "buy", "quantity": 0.01, "mode": "live"}

@@ -53,7 +53,7 @@ import ccxt
 import coincurve
 import numpy as np
 
-from tests.fakes.local_http import LocalServer
+from fakes.local_http import LocalServer
 
 # The key pair of Aster's API docs (safe to publish): the agent key, its address, and the docs' demo user.
 DEMO_AGENT_KEY = "0x4fd0a42218f3eae43a6ce26d22544e986139a01e5b34a62db53757ffca81bae1"

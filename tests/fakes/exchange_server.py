@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from tests.fakes.local_http import LocalServer
+from fakes.local_http import LocalServer
 
 HOUR_MS = 3_600_000
 TABLE_START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
