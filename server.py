@@ -1,7 +1,9 @@
 """The mcp-trader MCP server: tools and resources over stdio or streamable HTTP, and the CLI.
 
     mcp-trader serve                   stdio (what desktop clients and the Inspector launch)
-    mcp-trader serve --http            streamable HTTP on 127.0.0.1:8000/mcp
+    mcp-trader serve --http            streamable HTTP on 127.0.0.1:8000/mcp (and the dashboard at /dashboard/)
+    mcp-trader serve --http --inference  the deployable inference service: ONNX signals and orders, no training stack
+    mcp-trader dashboard               the read-only monitoring page on http://127.0.0.1:8050/
     mcp-trader demo                    a scripted agent session against the bundled data
     mcp-trader features validate       build a feature set, print its validation table, write charts
     mcp-trader optimize-worker         join an optimisation study and run trials
@@ -33,12 +35,17 @@ log = logging.getLogger("mcp_trader")
 DEFAULT_VALIDATE_START = "2021-01-01"  # with the default --as-of: the bundled sample's whole span
 
 
-def build_server(settings: Settings | None = None) -> MCPServer:
+def build_server(settings: Settings | None = None, home: Home | None = None,
+                 inference: bool | None = None) -> MCPServer:
+    """The MCP server on `home` (made from settings when not given; the server's lifespan closes it). With
+    `inference` (default: MCP_TRADER_INFERENCE_ONLY) only the tools of a deployed inference service, under which
+    torch, xgboost and optuna never load."""
     # Tools and resources are imported here, not at module top, so `mcp-trader --help` stays instant.
     from mcp_trader import resources, tools
 
-    settings = settings or Settings()
-    home = Home(settings)
+    settings = settings or (home.settings if home else Settings())
+    home = home or Home(settings)
+    inference = settings.inference_only if inference is None else inference
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[Home]:
@@ -51,15 +58,17 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         "mcp-trader", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan,
         log_level=settings.log_level.upper(),
     )
-    tools.register(server)
-    resources.register(server, home)
+    tools.register(server, inference)
+    resources.register(server, home, inference)
     return server
 
 
 def serve(args: argparse.Namespace) -> int:
     settings = Settings()
-    _log_to_stderr(settings.log_level)
-    server = build_server(settings)
+    _log_to_stderr(settings)
+    inference = args.inference or settings.inference_only
+    home = Home(settings)
+    server = build_server(settings, home, inference)
     if not args.http:
         server.run("stdio")
         return 0
@@ -72,11 +81,55 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     import uvicorn
 
+    from mcp_trader.service import Service
+
     app = server.streamable_http_app(host=args.host)
+    if not inference:  # its signals may run a native learner
+        _mount_dashboard(app, home, args.host, settings)
     if settings.http_token:
         app = BearerAuth(app, settings.http_token)
-    log.info("serving MCP over HTTP at http://%s:%d/mcp", args.host, args.port)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower())
+    app = Service(app, settings, inference)  # GET /health without the token; a log line per request
+    log.info("serving MCP over HTTP at http://%s:%d/mcp%s", args.host, args.port, " (inference only)" * inference)
+    # Our handler formats uvicorn's lines too (log_config=None); Service writes one line per request.
+    uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower(), log_config=None,
+                access_log=False)
+    return 0
+
+
+def _mount_dashboard(app, home: Home, host: str, settings: Settings) -> None:
+    """The read-only dashboard at /dashboard/, on the MCP server's own home (the bearer token covers it too)."""
+    from starlette.routing import Mount
+
+    from mcp_trader.dashboard.app import dashboard_app
+
+    app.router.routes.append(Mount("/dashboard", app=dashboard_app(home, allowed_hosts=_hosts(host, settings))))
+
+
+def _hosts(host: str, settings: Settings) -> list[str] | None:
+    """Host headers the dashboard answers: on loopback without a token only local names (no DNS rebinding)."""
+    if settings.http_token or not _is_loopback(host):
+        return None
+    return sorted({"127.0.0.1", "localhost", host})
+
+
+def dashboard(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    settings = Settings(home=Path(args.home)) if args.home else Settings()
+    _log_to_stderr(settings)
+    if not _is_loopback(args.host) and not settings.http_token:
+        print(f"refusing to bind {args.host}: outside loopback the dashboard needs a bearer token; "
+              "set MCP_TRADER_HTTP_TOKEN", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    from mcp_trader.dashboard.app import dashboard_app
+
+    app = dashboard_app(Home(settings), own_home=True, allowed_hosts=_hosts(args.host, settings))
+    if settings.http_token:
+        app = BearerAuth(app, settings.http_token)
+    log.info("dashboard (read-only) at http://%s:%d/", args.host, args.port)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower(), access_log=False)
     return 0
 
 
@@ -107,10 +160,11 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _log_to_stderr(level: str) -> None:
+def _log_to_stderr(settings: Settings) -> None:
     # stdout belongs to the protocol on stdio; configured before MCPServer so this handler wins.
-    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format=fmt)
+    from mcp_trader.service import configure_logging
+
+    configure_logging(settings)  # text, or JSON lines with MCP_TRADER_LOG_FORMAT=json; secrets redacted
 
 
 def parser() -> argparse.ArgumentParser:
@@ -121,7 +175,20 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
     run.add_argument("--host", default="127.0.0.1", help="HTTP bind address (non-loopback needs a token)")
     run.add_argument("--port", type=int, default=8000, help="HTTP port")
+    run.add_argument("--inference", action="store_true",
+                     help="inference service: ONNX signals, candles, orders and listings only, no training tools "
+                          "(torch and xgboost never load); also MCP_TRADER_INFERENCE_ONLY=1")
     run.set_defaults(func=serve)
+    board = commands.add_parser(
+        "dashboard", help="a read-only monitoring page in the browser (signals, P&L, orders, jobs)",
+        description="Serve a read-only web page of live signals, the paper/live account, equity, positions and "
+        "orders, the confluence heatmap, the latest backtest and models, and job progress; it polls every 2 s "
+        "and never places orders. Outside loopback it needs MCP_TRADER_HTTP_TOKEN and then requires it.",
+    )
+    board.add_argument("--host", default="127.0.0.1", help="bind address (non-loopback needs a token)")
+    board.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    board.add_argument("--home", help="state folder (default: MCP_TRADER_HOME or ~/.mcp-trader)")
+    board.set_defaults(func=dashboard)
     demo = commands.add_parser("demo", help="a scripted agent workflow on the bundled data, offline")
     demo.add_argument("--home", help="state folder for the demo (default: a fresh temporary one)")
     demo.set_defaults(func=_demo)
@@ -190,7 +257,7 @@ def _optimize_worker(args: argparse.Namespace) -> int:
     from mcp_trader.optimize.study import join
 
     settings = Settings(home=Path(args.home)) if args.home else Settings()
-    _log_to_stderr(settings.log_level)
+    _log_to_stderr(settings)
     if args.trials is not None and args.trials < 1:
         print("error: trials: at least 1", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 """Settings from the environment, in one place (variables prefixed MCP_TRADER_)."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,10 @@ class Settings(BaseSettings):
     synthetic_seed: int = 7
     http_token: str | None = Field(None, repr=False, description="Bearer token for HTTP transport.")
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per line on stderr.")
+    inference_only: bool = Field(
+        False, description="Serve only the inference tools (ONNX signals, paper trading, listings): no training stack."
+    )
 
     # Trading. Limits live here only: no tool argument can raise them.
     paper_balance: float = Field(10_000.0, gt=0, description="Starting USDT balance of the paper account.")

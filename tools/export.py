@@ -60,12 +60,13 @@ async def list_exports(ctx: Context) -> list[ExportListing]:
     return [ExportListing.of(r) for r in records]
 
 
-def register(server: MCPServer) -> None:
-    server.add_tool(
-        export_onnx, title="Export a model to ONNX", description=DESCRIPTION,
-        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False,
-                                    openWorldHint=False),
-    )
+def register(server: MCPServer, inference: bool = False) -> None:
+    if not inference:  # exporting needs the native learner (xgboost, torch)
+        server.add_tool(
+            export_onnx, title="Export a model to ONNX", description=DESCRIPTION,
+            annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False,
+                                        openWorldHint=False),
+        )
     server.add_tool(
         list_exports, title="List ONNX exports",
         description="Every ONNX export, newest first: export id, model id, kind, whether it was validated and "

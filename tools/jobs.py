@@ -71,7 +71,7 @@ async def cancel_job(
     return JobView.of(job)
 
 
-def register(server: MCPServer) -> None:
+def register(server: MCPServer, inference: bool = False) -> None:
     server.add_tool(
         get_job, title="Get a job",
         description="Read a long-running job's state: status, progress, message, and its result once it succeeded "
@@ -79,6 +79,8 @@ def register(server: MCPServer) -> None:
                     "to finish, with progress notifications. Instant when wait_seconds is 0.",
         annotations=ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False),
     )
+    if inference:  # no tool there starts a job; get_job still reads the home's past ones
+        return
     server.add_tool(
         cancel_job, title="Cancel a job",
         description="Stop a queued or running job (training, …); it ends at its next step, within seconds, and "

@@ -100,15 +100,20 @@ def _check_embargo(request) -> None:
                          "at least the horizon, or leave it out")
 
 
-def register(server: MCPServer) -> None:
-    server.add_tool(
-        train_model, title="Train a model", description=DESCRIPTION,
-        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False,
-                                    openWorldHint=True),
-    )
+def register(server: MCPServer, inference: bool = False) -> None:
+    if not inference:
+        _register_training(server)
     server.add_tool(
         list_models, title="List trained models",
         description="Every trained model, newest first: id, kind, variant, symbols, horizon, whether it beat its "
                     "baselines out of sample, its out-of-sample log loss and IC, and its report URI. Instant.",
         annotations=ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False),
+    )
+
+
+def _register_training(server: MCPServer) -> None:
+    server.add_tool(
+        train_model, title="Train a model", description=DESCRIPTION,
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False,
+                                    openWorldHint=True),
     )

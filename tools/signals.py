@@ -8,7 +8,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from mcp_trader.tools.backtest import ModelId, Strategy
-from mcp_trader.tools.context import home_of, no_unknown_arguments, tool_errors
+from mcp_trader.tools.context import given_arguments, home_of, no_unknown_arguments, tool_errors
 from mcp_trader.tools.data import Market, Sources, Timeframe
 from mcp_trader.trading.signals import SignalReport, SignalRequest
 
@@ -66,9 +66,62 @@ async def get_signals(
         return await latest_signals(home_of(ctx), request)
 
 
-def register(server: MCPServer) -> None:
+INFERENCE_NOTE = """
+
+This server is an inference service: a model always runs on its newest ONNX export (an unvalidated one only when
+there is no validated one, with a note), never on its native learner; a model without an export is an error. Export
+it with export_onnx on a training server and copy the export into this server's home."""
+
+
+async def get_onnx_signals(
+    ctx: Context,
+    model_id: ModelId = None,
+    strategy: Strategy = None,
+    symbols: Annotated[
+        list[str] | None,
+        Field(description="A model: a subset of its symbols (default all). Confluence: required, two to 50; BTC "
+                          "joins the feature universe as the reference."),
+    ] = None,
+    timeframe: Annotated[Timeframe | None, Field(description="Bar size; a model's own, 1h for confluence.")] = None,
+    min_confidence: Annotated[
+        float, Field(ge=0, le=1, description="A model's BUY/SELL needs that class most likely and this likely.")
+    ] = 0.5,
+    threshold: Annotated[float, Field(gt=0, le=1, description="Confluence score to act on (0 to 1).")] = 0.5,
+    as_of: Annotated[
+        datetime | None,
+        Field(description="Decide at the latest stored bar opened at or before this time, ISO 8601, UTC if no "
+                          "zone. Default: the latest stored bar."),
+    ] = None,
+    sources: Sources = None,
+    market: Market = "perp",
+) -> SignalReport:
+    """get_signals of an inference service: ONNX exports only, so the native learners (torch, xgboost) never load."""
+    from mcp_trader.errors import InputError
+    from mcp_trader.trading.signals import latest_signals
+
+    async with tool_errors():
+        if "use_onnx" in given_arguments(ctx):
+            raise InputError("use_onnx", "this inference service always runs a model's ONNX export", "leave it out")
+        no_unknown_arguments(ctx, get_onnx_signals)
+        request = SignalRequest(
+            model_id=model_id, strategy=strategy, symbols=symbols, timeframe=timeframe,
+            min_confidence=min_confidence, threshold=threshold, as_of=as_of, use_onnx="always", sources=sources,
+            market=market,
+        )
+        try:
+            return await latest_signals(home_of(ctx), request)
+        except InputError as error:
+            if error.field != "use_onnx":
+                raise
+            raise InputError("model_id", f"{error.problem}, and this inference service runs ONNX exports only",
+                             "a model listed by list_exports; run export_onnx on a training server (mcp-trader "
+                             "serve without --inference) and copy the export into this server's home") from None
+
+
+def register(server: MCPServer, inference: bool = False) -> None:
+    tool, description = (get_onnx_signals, DESCRIPTION + INFERENCE_NOTE) if inference else (get_signals, DESCRIPTION)
     server.add_tool(
-        get_signals, title="Get the latest signals", description=DESCRIPTION,
+        tool, name="get_signals", title="Get the latest signals", description=description,
         annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True,
                                     openWorldHint=False),
     )

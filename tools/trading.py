@@ -114,8 +114,9 @@ def _first(error: ValidationError) -> str:
     return f"{field}: {issue['msg'].removeprefix('Value error, ')}"
 
 
-def register(server: MCPServer) -> None:
-    _register_loop(server)
+def register(server: MCPServer, inference: bool = False) -> None:
+    if not inference:
+        _register_loop(server)
     destructive = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=True)
     server.add_tool(place_order, title="Place an order", description=PLACE, annotations=destructive)
     server.add_tool(

@@ -123,9 +123,11 @@ class OnnxPredictor:
         return np.concatenate(probas).astype(np.float64), np.concatenate(returns).astype(np.float64)
 
     def _padded(self, data: TrainingData, seq_len: int) -> np.ndarray:
-        if self._cached is None or self._cached[0] is not data:
-            self._cached = (data, padded_inputs(data, self._mean, self._std, seq_len))
-        return self._cached[1]
+        cached = self._cached  # one read: a predictor shared by concurrent calls never mixes two calls' windows
+        if cached is None or cached[0] is not data:
+            cached = (data, padded_inputs(data, self._mean, self._std, seq_len))
+            self._cached = cached
+        return cached[1]
 
     def _rows(self, data: TrainingData, rows: np.ndarray) -> np.ndarray:
         if tuple(data.features) != self.features:

@@ -168,12 +168,17 @@ class Desk:
         return await (await self.ledger()).orders(mode, since, statuses, perpetual(symbol) if symbol else None, limit)
 
     # --- the account --------------------------------------------------------------------------
-    async def valuation(self, mode: Mode, since: str | None = None) -> Valuation:
+    async def valuation(self, mode: Mode, since: str | None = None, record: bool = True) -> Valuation:
+        """The account marked to market. With record=False (a monitoring page polling it) nothing is written: no
+        equity snapshot, no day roll; the daily stop still rolls and halts on the next order or get_pnl."""
         broker = await self.broker(mode)
         await self.refresh(mode)
         ledger = await self.ledger()
         marks = await self._marks(broker, mode, {})
         db = await self.home.db()
+        if not record:
+            result = await value(ledger, db.conn, mode, marks, since)
+            return await self._with_account(ledger, result)
         async with db.transaction() as conn:
             result = await value(ledger, conn, mode, marks, since)
             await self._daily(ledger, conn, mode, result.equity)

@@ -11,6 +11,7 @@ the learners load on the first call.
 """
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -298,9 +299,8 @@ async def _predictor(home: Home, record: "ModelRecord", use_onnx: OnnxUse) -> tu
     if use_onnx != "never":
         export, notes = await _export(home, record, use_onnx == "always")
     if export is not None:
-        from mcp_trader.export.predictor import OnnxPredictor
-
-        predictor = await asyncio.to_thread(OnnxPredictor.from_folder, export)
+        certificate = export / "export.json"
+        predictor = await asyncio.to_thread(_onnx_predictor, str(export), certificate.stat().st_mtime_ns)
         return predictor, f"onnx:{export.name}", notes
     from mcp_trader.models.device import resolve_device
     from mcp_trader.models.registry import ModelRegistry
@@ -309,6 +309,16 @@ async def _predictor(home: Home, record: "ModelRecord", use_onnx: OnnxUse) -> tu
     folder = ModelRegistry(home.settings.models_dir, await home.db()).folder(record.id)
     learner = await asyncio.to_thread(load_learner, record.kind, folder, resolve_device("auto"))
     return learner, "native", notes
+
+
+@functools.lru_cache(maxsize=8)
+def _onnx_predictor(folder: str, _certificate_mtime: int) -> Any:
+    """An export's predictor, kept between calls: creating its ONNX Runtime sessions costs tens of ms (about
+    0.1 s for a tree ensemble), more than running them. Exports are immutable; the certificate's mtime is in the
+    key all the same."""
+    from mcp_trader.export.predictor import OnnxPredictor
+
+    return OnnxPredictor.from_folder(Path(folder))
 
 
 async def _export(home: Home, record: "ModelRecord", always: bool) -> tuple[Path | None, list[str]]:

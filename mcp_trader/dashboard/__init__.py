@@ -1,0 +1,1 @@
+"""A read-only monitoring page in the browser: `mcp-trader dashboard`, or /dashboard beside `serve --http`."""
