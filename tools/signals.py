@@ -27,25 +27,32 @@ model id, the predictor used (onnx:<export_id> or native), the candle datasets r
 synthetic, and whether the bar lies inside the model's training data (in_sample)."""
 
 
+Symbols = Annotated[
+    list[str] | None,
+    Field(description="A model: a subset of its symbols (default all). Confluence: required, two to 50; BTC "
+                      "joins the feature universe as the reference."),
+]
+SignalTimeframe = Annotated[Timeframe | None, Field(description="Bar size; a model's own, 1h for confluence.")]
+MinConfidence = Annotated[
+    float, Field(ge=0, le=1, description="A model's BUY/SELL needs that class most likely and this likely.")
+]
+Threshold = Annotated[float, Field(gt=0, le=1, description="Confluence score to act on (0 to 1).")]
+AsOf = Annotated[
+    datetime | None,
+    Field(description="Decide at the latest stored bar opened at or before this time, ISO 8601, UTC if no "
+                      "zone. Default: the latest stored bar."),
+]
+
+
 async def get_signals(
     ctx: Context,
     model_id: ModelId = None,
     strategy: Strategy = None,
-    symbols: Annotated[
-        list[str] | None,
-        Field(description="A model: a subset of its symbols (default all). Confluence: required, two to 50; BTC "
-                          "joins the feature universe as the reference."),
-    ] = None,
-    timeframe: Annotated[Timeframe | None, Field(description="Bar size; a model's own, 1h for confluence.")] = None,
-    min_confidence: Annotated[
-        float, Field(ge=0, le=1, description="A model's BUY/SELL needs that class most likely and this likely.")
-    ] = 0.5,
-    threshold: Annotated[float, Field(gt=0, le=1, description="Confluence score to act on (0 to 1).")] = 0.5,
-    as_of: Annotated[
-        datetime | None,
-        Field(description="Decide at the latest stored bar opened at or before this time, ISO 8601, UTC if no "
-                          "zone. Default: the latest stored bar."),
-    ] = None,
+    symbols: Symbols = None,
+    timeframe: SignalTimeframe = None,
+    min_confidence: MinConfidence = 0.5,
+    threshold: Threshold = 0.5,
+    as_of: AsOf = None,
     use_onnx: Annotated[
         Literal["auto", "always", "never"],
         Field(description="auto: the model's newest validated ONNX export if any, else its native learner; "
@@ -77,21 +84,11 @@ async def get_onnx_signals(
     ctx: Context,
     model_id: ModelId = None,
     strategy: Strategy = None,
-    symbols: Annotated[
-        list[str] | None,
-        Field(description="A model: a subset of its symbols (default all). Confluence: required, two to 50; BTC "
-                          "joins the feature universe as the reference."),
-    ] = None,
-    timeframe: Annotated[Timeframe | None, Field(description="Bar size; a model's own, 1h for confluence.")] = None,
-    min_confidence: Annotated[
-        float, Field(ge=0, le=1, description="A model's BUY/SELL needs that class most likely and this likely.")
-    ] = 0.5,
-    threshold: Annotated[float, Field(gt=0, le=1, description="Confluence score to act on (0 to 1).")] = 0.5,
-    as_of: Annotated[
-        datetime | None,
-        Field(description="Decide at the latest stored bar opened at or before this time, ISO 8601, UTC if no "
-                          "zone. Default: the latest stored bar."),
-    ] = None,
+    symbols: Symbols = None,
+    timeframe: SignalTimeframe = None,
+    min_confidence: MinConfidence = 0.5,
+    threshold: Threshold = 0.5,
+    as_of: AsOf = None,
     sources: Sources = None,
     market: Market = "perp",
 ) -> SignalReport:
