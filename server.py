@@ -42,6 +42,7 @@ def build_server(settings: Settings | None = None, home: Home | None = None,
     torch, xgboost and optuna never load."""
     # Tools and resources are imported here, not at module top, so `mcp-trader --help` stays instant.
     from mcp_trader import resources, tools
+    from mcp_trader.tools.contract import StrictServer
 
     settings = settings or (home.settings if home else Settings())
     home = home or Home(settings)
@@ -54,7 +55,7 @@ def build_server(settings: Settings | None = None, home: Home | None = None,
         finally:
             await home.close()
 
-    server = MCPServer(
+    server = StrictServer(
         "mcp-trader", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan,
         log_level=settings.log_level.upper(),
     )

@@ -188,6 +188,15 @@ BAD_INPUT = [
     pytest.param({**CONFLUENCE, "capital": 0}, "capital", ["greater than 0"], id="no-capital"),
     pytest.param({**CONFLUENCE, "symbols": ["BTC/USDT", "NOPE"]}, "symbols[1]", ["not a symbol"],
                  id="bad-symbol"),
+    pytest.param({**CONFLUENCE, "risk_per_trade": 2.0}, "risk_per_trade: is not an argument of run_backtest",
+                 ['it is a field of risk (pass risk={"risk_per_trade": …})', "accepted: capital, costs"],
+                 id="risk-setting-at-the-top-level"),
+    pytest.param({**CONFLUENCE, "risk": {"stop_at": 1.5}}, "risk.stop_at: is not a field of risk",
+                 ["nearest: stop_atr", "accepted: allow_short"], id="misspelt-risk-field"),
+    pytest.param({**CONFLUENCE, "costs": {"fee": 0.001}}, "costs.fee: is not a field of costs",
+                 ["maker_fee", "taker_fee"], id="unknown-cost-field"),
+    pytest.param({**CONFLUENCE, "capitl": 5000}, "capitl: is not an argument of run_backtest",
+                 ["nearest: capital"], id="misspelt-argument"),
 ]
 
 
@@ -199,6 +208,12 @@ async def test_bad_input_is_a_tool_error_naming_the_field(mcp: Client, args: dic
         assert word in text, text
     assert "Traceback" not in text
     await call(mcp, "list_backtests", {})  # the server keeps serving
+
+
+async def test_a_refused_setting_runs_nothing(mcp: Client):
+    before = await call(mcp, "list_backtests", {})
+    await error_of(mcp, "run_backtest", {**CONFLUENCE, "risk_per_trade": 2.0})
+    assert await call(mcp, "list_backtests", {}) == before
 
 
 async def test_a_model_symbol_outside_its_universe_is_refused(mcp: Client, model: dict):

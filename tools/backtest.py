@@ -10,10 +10,11 @@ from pydantic import Field
 from mcp_trader.backtest.listing import BacktestListing
 from mcp_trader.backtest.params import Costs, Risk
 from mcp_trader.tools.context import home_of, tool_errors
+from mcp_trader.tools.contract import Identifier, SymbolList
 from mcp_trader.tools.data import Market, Sources, Timeframe
 from mcp_trader.tools.jobs import JobView, WaitSeconds, run_as_job
 
-ModelId = Annotated[str | None, Field(description="A model from train_model / list_models.")]
+ModelId = Annotated[Identifier | None, Field(description="A model from train_model / list_models.")]
 Strategy = Annotated[
     Literal["model", "confluence"] | None,
     Field(description="model (default when model_id is given) or confluence: BUY when the confluence score ≥ "
@@ -46,7 +47,7 @@ async def run_backtest(
                           "its training data (needs candles after trained_until)."),
     ] = "out_of_sample",
     symbols: Annotated[
-        list[str] | None,
+        SymbolList | None,
         Field(description="Assets to trade. A model: a subset of its symbols (default all). Confluence: required, "
                           "two to 50; BTC joins the feature universe as the reference."),
     ] = None,

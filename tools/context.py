@@ -1,7 +1,6 @@
 """What every tool needs from a request: the home, and core errors turned into tool errors."""
 
-import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from mcp.server.mcpserver import Context
@@ -22,20 +21,3 @@ async def tool_errors() -> AsyncIterator[None]:
         yield
     except (InputError, NotFoundError, Refused) as error:
         raise ToolError(str(error)) from error
-
-
-def no_unknown_arguments(ctx: Context, tool: Callable) -> None:
-    """The SDK drops arguments a tool does not take; a misspelt one would silently change the answer, and one that
-    looks like a setting (a risk limit) must be seen to have no effect."""
-    accepted = sorted(set(inspect.signature(tool).parameters) - {"ctx"})
-    unknown = sorted(set(given_arguments(ctx)) - set(accepted))
-    if unknown:
-        raise InputError(unknown[0], f"is not an argument of {tool.__name__}", ", ".join(accepted))
-
-
-def given_arguments(ctx: Context) -> dict:
-    """The arguments of the tool call as the client sent them."""
-    params = ctx.request_context.params
-    given = getattr(params, "arguments", None) if params is not None and not isinstance(params, dict) else \
-        (params or {}).get("arguments")
-    return given or {}

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from mcp_trader.data.models import CollectRequest, CollectResult
 from mcp_trader.tools.context import home_of, tool_errors
+from mcp_trader.tools.contract import SymbolList
 
 Timeframe = Literal["1h", "4h", "1d"]
 SourceName = Literal["aster", "binance", "coingecko", "sample", "synthetic"]
@@ -31,7 +32,8 @@ trader://datasets/{dataset_id}), bars served, the span, a quality summary and th
 async def collect_data(
     ctx: Context,
     symbols: Annotated[
-        list[str], Field(description="Unified symbols such as 'BTC/USDT'; 'BTC/USDT:USDT' means the perpetual.")
+        SymbolList,
+        Field(description="Unified symbols such as 'BTC/USDT'; 'BTC/USDT:USDT' means the perpetual."),
     ],
     timeframes: Annotated[list[Timeframe], Field(description="Bar sizes to collect.")] = ["1h"],  # noqa: B006
     days: Annotated[

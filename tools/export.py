@@ -8,6 +8,7 @@ from pydantic import Field
 
 from mcp_trader.export.records import ExportListing, ExportRequest
 from mcp_trader.tools.context import home_of, tool_errors
+from mcp_trader.tools.contract import Identifier
 from mcp_trader.tools.jobs import JobView, WaitSeconds, run_as_job
 
 DESCRIPTION = """Export a trained model to ONNX for cheap inference, and certify that it predicts what the model does.
@@ -27,7 +28,7 @@ trader://exports/{export_id} serves it again."""
 
 async def export_onnx(
     ctx: Context,
-    model_id: Annotated[str, Field(description="A model from train_model / list_models.")],
+    model_id: Annotated[Identifier, Field(description="A model from train_model / list_models.")],
     validate: Annotated[
         bool, Field(description="Check parity on held-out rows and measure latency. false skips both and the "
                                 "certificate says so (validated: false, parity: null).")

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from mcp_trader.features.models import ConfluenceResult
 from mcp_trader.tools.context import home_of, tool_errors
+from mcp_trader.tools.contract import SymbolList
 from mcp_trader.tools.data import Market, Sources, Timeframe
 
 DESCRIPTION = """Compute cross-asset confluence features for several symbols and return the latest snapshot.
@@ -27,7 +28,7 @@ assets, the data sources, and URIs of the full table (CSV) and a heatmap (PNG)."
 async def compute_confluence(
     ctx: Context,
     symbols: Annotated[
-        list[str], Field(description="Two to 50 unified symbols such as 'ETH/USDT'; BTC is added if missing.")
+        SymbolList, Field(description="Two to 50 unified symbols such as 'ETH/USDT'; BTC is added if missing.")
     ],
     timeframe: Annotated[Timeframe, Field(description="Bar size.")] = "1h",
     windows: Annotated[

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from mcp_trader.jobs import JobRecord, Status, Work
 from mcp_trader.tools.context import home_of, tool_errors
+from mcp_trader.tools.contract import Identifier
 
 MAX_WAIT_S = 300
 WaitSeconds = Annotated[
@@ -55,7 +56,7 @@ async def run_as_job(ctx: Context, kind: str, params: dict[str, Any], work: Work
 
 async def get_job(
     ctx: Context,
-    job_id: Annotated[str, Field(description="The id a long-running tool answered with.")],
+    job_id: Annotated[Identifier, Field(description="The id a long-running tool answered with.")],
     wait_seconds: WaitSeconds = 0,
 ) -> JobView:
     async with tool_errors():
@@ -64,7 +65,7 @@ async def get_job(
 
 
 async def cancel_job(
-    ctx: Context, job_id: Annotated[str, Field(description="A queued or running job's id.")]
+    ctx: Context, job_id: Annotated[Identifier, Field(description="A queued or running job's id.")]
 ) -> JobView:
     async with tool_errors():
         job = await (await home_of(ctx).jobs()).cancel(job_id)

@@ -10,6 +10,7 @@ from pydantic import Field
 from mcp_trader.models.listing import ModelListing
 from mcp_trader.models.params import LSTMParams, XGBParams
 from mcp_trader.tools.context import home_of, tool_errors
+from mcp_trader.tools.contract import SymbolList
 from mcp_trader.tools.data import Market, Sources, Timeframe
 from mcp_trader.tools.jobs import JobView, WaitSeconds, run_as_job
 
@@ -30,7 +31,7 @@ feature-importance chart."""
 
 async def train_model(
     ctx: Context,
-    symbols: Annotated[list[str], Field(description="Two to 50 unified symbols; BTC is added as the reference.")],
+    symbols: Annotated[SymbolList, Field(description="Two to 50 unified symbols; BTC is added as the reference.")],
     kind: Annotated[Literal["xgboost", "lstm", "ensemble"], Field(description="The learner.")] = "xgboost",
     variant: Annotated[
         Literal["general", "aster_native"],

@@ -9,6 +9,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from mcp_trader.tools.context import home_of, tool_errors
+from mcp_trader.tools.contract import SymbolList
 from mcp_trader.tools.data import Market, Sources, Timeframe
 from mcp_trader.tools.jobs import JobView, WaitSeconds, run_as_job
 
@@ -31,7 +32,7 @@ be resumed by name, opened in optuna-dashboard, or joined by workers: `mcp-trade
 
 async def optimize(
     ctx: Context,
-    symbols: Annotated[list[str], Field(description="Two to 50 unified symbols; BTC is added as the reference.")],
+    symbols: Annotated[SymbolList, Field(description="Two to 50 unified symbols; BTC is added as the reference.")],
     target: Annotated[
         Literal["xgboost", "lstm", "confluence"], Field(description="What to tune: a learner with its labels and "
                                                                     "strategy, or the confluence rule.")

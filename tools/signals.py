@@ -8,7 +8,8 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from mcp_trader.tools.backtest import ModelId, Strategy
-from mcp_trader.tools.context import given_arguments, home_of, no_unknown_arguments, tool_errors
+from mcp_trader.tools.context import home_of, tool_errors
+from mcp_trader.tools.contract import SymbolList
 from mcp_trader.tools.data import Market, Sources, Timeframe
 from mcp_trader.trading.signals import SignalReport, SignalRequest
 
@@ -28,7 +29,7 @@ synthetic, and whether the bar lies inside the model's training data (in_sample)
 
 
 Symbols = Annotated[
-    list[str] | None,
+    SymbolList | None,
     Field(description="A model: a subset of its symbols (default all). Confluence: required, two to 50; BTC "
                       "joins the feature universe as the reference."),
 ]
@@ -64,7 +65,6 @@ async def get_signals(
     from mcp_trader.trading.signals import latest_signals  # numpy, pandas & co. load on first call
 
     async with tool_errors():
-        no_unknown_arguments(ctx, get_signals)
         request = SignalRequest(
             model_id=model_id, strategy=strategy, symbols=symbols, timeframe=timeframe,
             min_confidence=min_confidence, threshold=threshold, as_of=as_of, use_onnx=use_onnx, sources=sources,
@@ -97,9 +97,6 @@ async def get_onnx_signals(
     from mcp_trader.trading.signals import latest_signals
 
     async with tool_errors():
-        if "use_onnx" in given_arguments(ctx):
-            raise InputError("use_onnx", "this inference service always runs a model's ONNX export", "leave it out")
-        no_unknown_arguments(ctx, get_onnx_signals)
         request = SignalRequest(
             model_id=model_id, strategy=strategy, symbols=symbols, timeframe=timeframe,
             min_confidence=min_confidence, threshold=threshold, as_of=as_of, use_onnx="always", sources=sources,
@@ -113,6 +110,9 @@ async def get_onnx_signals(
             raise InputError("model_id", f"{error.problem}, and this inference service runs ONNX exports only",
                              "a model listed by list_exports; run export_onnx on a training server (mcp-trader "
                              "serve without --inference) and copy the export into this server's home") from None
+
+
+get_onnx_signals.withheld = {"use_onnx": "this inference service always runs a model's ONNX export; leave it out"}
 
 
 def register(server: MCPServer, inference: bool = False) -> None:

@@ -8,7 +8,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
-from mcp_trader.tools.context import home_of, no_unknown_arguments, tool_errors
+from mcp_trader.tools.context import home_of, tool_errors
+from mcp_trader.tools.contract import Identifier, SymbolList, SymbolText
 from mcp_trader.tools.jobs import JobView
 from mcp_trader.trading.ledger import LedgerOrder
 from mcp_trader.trading.orders import CLIENT_ID, Mode, OrderType, Side
@@ -34,7 +35,7 @@ Cost: milliseconds on paper; a live order is a few venue round trips. Answer: th
 
 async def place_order(
     ctx: Context,
-    symbol: Annotated[str, Field(description="BTC, BTC/USDT or BTC/USDT:USDT: a USDT perpetual.")],
+    symbol: Annotated[SymbolText, Field(description="BTC, BTC/USDT or BTC/USDT:USDT: a USDT perpetual.")],
     side: Annotated[Side, Field(description="buy or sell.")],
     quantity: Annotated[float | None, Field(description="Base-asset units, > 0; or give notional.")] = None,
     notional: Annotated[float | None, Field(description="USDT value, > 0, at the latest price; or quantity.")] = None,
@@ -43,14 +44,17 @@ async def place_order(
     reduce_only: Annotated[bool, Field(description="Only shrink a position, never open or grow one.")] = False,
     mode: Annotated[Mode, Field(description="paper (default) or live.")] = "paper",
     client_order_id: Annotated[
-        str | None, Field(description=f"Your id for safe retries, {CLIENT_ID.pattern}; made up when omitted.")
+        str | None,
+        Field(pattern=CLIENT_ID.pattern, description=f"Your id for safe retries, {CLIENT_ID.pattern}; made up when "
+                                                     "omitted."),
     ] = None,
-    confirm_token: Annotated[str | None, Field(description="Live only: the token of this order's preview.")] = None,
+    confirm_token: Annotated[
+        Identifier | None, Field(description="Live only: the token of this order's preview.")
+    ] = None,
 ) -> Placement:
     from mcp_trader.trading.orders import OrderRequest
 
     async with tool_errors():
-        no_unknown_arguments(ctx, place_order)
         try:
             request = OrderRequest(symbol=symbol, side=side, quantity=quantity, notional=notional, type=type,
                                    price=price, reduce_only=reduce_only, mode=mode, client_order_id=client_order_id)
@@ -63,11 +67,10 @@ async def place_order(
 
 async def cancel_order(
     ctx: Context,
-    client_order_id: Annotated[str, Field(description="The open order's client_order_id.")],
+    client_order_id: Annotated[str, Field(pattern=CLIENT_ID.pattern, description="The open order's client_order_id.")],
     mode: Annotated[Mode, Field(description="paper or live.")] = "paper",
 ) -> LedgerOrder:
     async with tool_errors():
-        no_unknown_arguments(ctx, cancel_order)
         return await home_of(ctx).desk().cancel(mode, client_order_id)
 
 
@@ -82,7 +85,7 @@ async def get_orders(
     status: Annotated[
         list[OrderStatus] | None, Field(description="Only these states, e.g. ['open']; all when omitted.")
     ] = None,
-    symbol: Annotated[str | None, Field(description="Only this symbol.")] = None,
+    symbol: Annotated[SymbolText | None, Field(description="Only this symbol.")] = None,
     since: Annotated[datetime | None, Field(description="Only orders created at or after this time (UTC).")] = None,
     limit: Annotated[int, Field(ge=1, le=1000, description="Newest first, at most this many.")] = 100,
 ) -> OrderList:
@@ -156,8 +159,8 @@ async def start_paper_trading(
     ctx: Context,
     strategy: Annotated[Literal["model", "confluence"], Field(description="model (needs model_id) or confluence.")
                         ] = "model",
-    model_id: Annotated[str | None, Field(description="A model from train_model / list_models.")] = None,
-    symbols: Annotated[list[str] | None, Field(description="Symbols to trade; default all the model trades.")] = None,
+    model_id: Annotated[Identifier | None, Field(description="A model from train_model / list_models.")] = None,
+    symbols: Annotated[SymbolList | None, Field(description="Symbols to trade; default all the model trades.")] = None,
     min_confidence: Annotated[float, Field(ge=0, le=1, description="A model: BUY/SELL probability needed.")] = 0.5,
     threshold: Annotated[float, Field(gt=0, le=1, description="Confluence: score to act on.")] = 0.5,
     poll_seconds: Annotated[float, Field(ge=0.2, le=3600, description="Seconds between looks for a new bar.")] = 60,
@@ -173,7 +176,6 @@ async def start_paper_trading(
 
     home = home_of(ctx)
     async with tool_errors():
-        no_unknown_arguments(ctx, start_paper_trading)
         try:
             signals = SignalRequest(strategy=strategy, model_id=model_id, symbols=symbols,
                                     min_confidence=min_confidence, threshold=threshold)
@@ -195,7 +197,7 @@ async def start_paper_trading(
 
 
 async def stop_paper_trading(
-    ctx: Context, job_id: Annotated[str, Field(description="The loop's job id from start_paper_trading.")]
+    ctx: Context, job_id: Annotated[Identifier, Field(description="The loop's job id from start_paper_trading.")]
 ) -> JobView:
     async with tool_errors():
         jobs = await home_of(ctx).jobs()

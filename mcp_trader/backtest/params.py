@@ -6,7 +6,7 @@ ASTER_MAKER_FEE = 0.0001  # Aster perpetuals, per side
 ASTER_TAKER_FEE = 0.00035
 
 
-class Costs(BaseModel, frozen=True):
+class Costs(BaseModel, frozen=True, extra="forbid"):
     """What a fill costs. Market orders (entries, signal and time exits, stops) pay the taker fee and slip;
     take-profits rest as limit orders, pay the maker fee and fill at their price."""
 
@@ -21,7 +21,7 @@ class Costs(BaseModel, frozen=True):
     funding: bool = Field(True, description="Apply perpetual funding where its history is known.")
 
 
-class Risk(BaseModel, frozen=True):
+class Risk(BaseModel, frozen=True, extra="forbid"):
     """Portfolio rules: how many positions, how big, and when they end."""
 
     risk_per_trade: float = Field(0.01, gt=0, lt=1, description="Equity fraction lost if the stop is hit (0.01 = 1 %).")

@@ -3,7 +3,7 @@
 from pydantic import BaseModel, Field
 
 
-class XGBParams(BaseModel):
+class XGBParams(BaseModel, extra="forbid"):
     n_estimators: int = Field(400, ge=1, le=5000, description="Most boosting rounds; early stopping may end sooner.")
     max_depth: int = Field(6, ge=1, le=16, description="Deepest tree level.")
     learning_rate: float = Field(0.05, gt=0, le=1, description="Shrinkage per round (eta).")
@@ -14,7 +14,7 @@ class XGBParams(BaseModel):
     seed: int = Field(7, description="Seed of the row and column sampling.")
 
 
-class LSTMParams(BaseModel):
+class LSTMParams(BaseModel, extra="forbid"):
     seq_len: int = Field(60, ge=2, le=500, description="Bars in each input sequence.")
     hidden: int = Field(256, ge=4, le=2048, description="LSTM hidden units per layer.")
     layers: int = Field(3, ge=1, le=8, description="Stacked LSTM layers.")
