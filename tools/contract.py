@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field, StringConstraints, ValidationError
 
@@ -17,20 +17,22 @@ from mcp_trader.errors import InputError
 # Ids the server made (model, job, run, export, order) and symbols: bounded text, so a path, a control character or a
 # megabyte never reaches a lookup.
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")]
+Token = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]  # URL-safe
 SymbolText = Annotated[str, StringConstraints(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9][A-Za-z0-9/:._\-]*$")]
 SymbolList = Annotated[list[SymbolText], Field(max_length=50)]
 MAX_PROBLEMS = 10  # a list of 20,000 wrong items is one mistake, not 20,000 lines
 
 
 class StrictServer(MCPServer):
-    """An MCPServer whose tools refuse unknown arguments and publish `additionalProperties: false`."""
+    """An MCPServer whose tools publish `additionalProperties: false` and hold to it: unknown arguments and non-finite
+    numbers are refused before the tool runs, and pydantic's argument errors read `field.path: problem`."""
 
     def add_tool(self, fn: Callable[..., Any], name: str | None = None, **options: Any) -> None:
         super().add_tool(fn, name=name, **options)
         tool = self._tool_manager.get_tool(name or fn.__name__)
         tool.parameters = closed(tool.parameters)
 
-    async def call_tool(self, name: str, arguments: dict[str, Any], context=None):
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None):
         tool = self._tool_manager.get_tool(name)
         if tool is not None:
             problems = argument_problems(name, tool.parameters, arguments, getattr(tool.fn, "withheld", {}))

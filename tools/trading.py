@@ -9,7 +9,7 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from mcp_trader.tools.context import home_of, tool_errors
-from mcp_trader.tools.contract import Identifier, SymbolList, SymbolText
+from mcp_trader.tools.contract import Identifier, SymbolList, SymbolText, Token
 from mcp_trader.tools.jobs import JobView
 from mcp_trader.trading.ledger import LedgerOrder
 from mcp_trader.trading.orders import CLIENT_ID, Mode, OrderType, Side
@@ -49,7 +49,7 @@ async def place_order(
                                                      "omitted."),
     ] = None,
     confirm_token: Annotated[
-        Identifier | None, Field(description="Live only: the token of this order's preview.")
+        Token | None, Field(description="Live only: the token of this order's preview.")
     ] = None,
 ) -> Placement:
     from mcp_trader.trading.orders import OrderRequest
