@@ -72,7 +72,7 @@ def validation_text(tool: str, error: ValidationError) -> str:
         got = "" if item["type"] == "missing" else f" (got {_short(item.get('input'))})"
         problems.append(f"{field}: {item['msg']}{got}")
     more = error.error_count() - len(problems)
-    return f"invalid arguments for {tool}: " + "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
+    return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
 
 
 def _check_object(root: dict, schema: dict, value: Any, path: str, owner: str, found: list[InputError]) -> None:
