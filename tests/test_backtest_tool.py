@@ -115,6 +115,27 @@ async def test_the_confluence_rule_runs_without_a_model(confluence_run: dict):
     assert summary["costs_paid"]["funding"] != 0
 
 
+async def test_every_run_carries_intervals_for_itself_and_buy_and_hold(mcp: Client, confluence_run: dict,
+                                                                       model_run: dict):
+    for summary in (confluence_run, model_run["summary"]):
+        for figures, spread in ((summary["metrics"], summary["intervals"]),
+                                (summary["buy_and_hold"], summary["buy_and_hold_intervals"])):
+            assert spread["confidence"] == 0.95 and spread["samples"] == 1000 and spread["seed"] == 7
+            assert spread["block_bars"] >= 1 and "stationary block bootstrap" in spread["method"]
+            assert spread["sharpe"]["low"] < figures["sharpe"] < spread["sharpe"]["high"]
+            assert spread["max_drawdown"]["low"] <= figures["max_drawdown"] <= spread["max_drawdown"]["high"]
+            assert spread["annual_return"]["low"] < spread["annual_return"]["high"]
+            years = summary["bars"] / 8766
+            assert spread["sharpe_standard_error"] == pytest.approx(1 / years**0.5, rel=0.5)  # ≈ Lo's √(1/years)
+        assert "95% interval" in summary["summary"]
+    again = await call(mcp, "run_backtest", {**CONFLUENCE, "bootstrap": {"samples": 200, "seed": 3, "block_bars": 24}})
+    spread = again["result"]["intervals"]
+    assert (spread["samples"], spread["seed"], spread["block_bars"]) == (200, 3, 24)
+    assert again["result"]["metrics"] == confluence_run["metrics"] and spread != confluence_run["intervals"]
+    record = json.loads(await read_text(mcp, again["result"]["resources"]["record"]))
+    assert record["bootstrap"] == {"samples": 200, "seed": 3, "block_bars": 24, "confidence": 0.95}
+
+
 async def test_the_record_says_what_the_run_was_built_from(mcp: Client, model_run: dict):
     summary = model_run["summary"]
     record = json.loads(await read_text(mcp, summary["resources"]["record"]))
@@ -189,12 +210,16 @@ BAD_INPUT = [
     pytest.param({**CONFLUENCE, "symbols": ["BTC/USDT", "NOPE"]}, "symbols[1]", ["not a symbol"],
                  id="bad-symbol"),
     pytest.param({**CONFLUENCE, "risk_per_trade": 2.0}, "risk_per_trade: is not an argument of run_backtest",
-                 ['it is a field of risk (pass risk={"risk_per_trade": …})', "accepted: capital, costs"],
+                 ['it is a field of risk (pass risk={"risk_per_trade": …})', "capital, costs, days"],
                  id="risk-setting-at-the-top-level"),
     pytest.param({**CONFLUENCE, "risk": {"stop_at": 1.5}}, "risk.stop_at: is not a field of risk",
                  ["nearest: stop_atr", "accepted: allow_short"], id="misspelt-risk-field"),
     pytest.param({**CONFLUENCE, "costs": {"fee": 0.001}}, "costs.fee: is not a field of costs",
                  ["maker_fee", "taker_fee"], id="unknown-cost-field"),
+    pytest.param({**CONFLUENCE, "bootstrap": {"samples": 0}}, "bootstrap.samples",
+                 ["greater than or equal to 100"], id="bootstrap-without-samples"),
+    pytest.param({**CONFLUENCE, "bootstrap": {"reps": 500}}, "bootstrap.reps: is not a field of bootstrap",
+                 ["samples"], id="unknown-bootstrap-field"),
     pytest.param({**CONFLUENCE, "capitl": 5000}, "capitl: is not an argument of run_backtest",
                  ["nearest: capital"], id="misspelt-argument"),
 ]

@@ -8,7 +8,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from mcp_trader.backtest.listing import BacktestListing
-from mcp_trader.backtest.params import Costs, Risk
+from mcp_trader.backtest.params import Bootstrap, Costs, Risk
 from mcp_trader.tools.context import home_of, tool_errors
 from mcp_trader.tools.contract import Identifier, SymbolList
 from mcp_trader.tools.data import Market, Sources, Timeframe
@@ -33,7 +33,8 @@ A model's signals are honest: by default its walk-forward out-of-sample predicti
 by a model that never saw it); signals='after_training' applies the kept model to bars after its
 training data. Cost: a few seconds for 10 assets × a year of 1h bars. Runs as a job: waits up to
 wait_seconds, then answers with a job id for get_job. The result: run id, return, Sharpe, Sortino,
-Calmar, drawdown, trade statistics, fees/slippage/funding paid, exposure, the same figures for
+Calmar, drawdown, 95 % intervals of the Sharpe, annual return and drawdown (stationary block bootstrap,
+seeded) and the Sharpe's standard error, trade statistics, fees/slippage/funding paid, exposure, the same figures for
 buy-and-hold of the same assets, and URIs of the equity curve (JSON, PNG) and the trades (CSV)."""
 
 
@@ -65,6 +66,9 @@ async def run_backtest(
     threshold: Annotated[float, Field(gt=0, le=1, description="Confluence score to act on (0 to 1).")] = 0.5,
     risk: Annotated[Risk | None, Field(description="Risk and sizing settings to override.")] = None,
     costs: Annotated[Costs | None, Field(description="Fees, slippage, impact and funding to override.")] = None,
+    bootstrap: Annotated[
+        Bootstrap | None, Field(description="The block bootstrap of the intervals: samples, seed, block length.")
+    ] = None,
     sources: Sources = None,
     market: Market = "perp",
     wait_seconds: WaitSeconds = 45,
@@ -83,7 +87,7 @@ async def run_backtest(
             strategy=strategy or ("model" if model_id or not symbols else "confluence"), model_id=model_id,
             signals=signals, symbols=symbols, timeframe=timeframe, start=start, end=end, days=days, capital=capital,
             min_confidence=min_confidence, threshold=threshold, risk=risk or Risk(), costs=costs or Costs(),
-            sources=sources, market=market,
+            bootstrap=bootstrap or Bootstrap(), sources=sources, market=market,
         )
         check_span(request)
         if request.model_id is not None:

@@ -19,7 +19,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from mcp_trader.backtest import signals as rules
-from mcp_trader.backtest.params import Costs, Risk
+from mcp_trader.backtest.params import Bootstrap, Costs, Risk
 from mcp_trader.backtest.records import DataUsed, SignalSource, Strategy
 from mcp_trader.data.models import MarketType
 from mcp_trader.data.symbols import parse_symbol
@@ -55,6 +55,7 @@ class BacktestRequest(BaseModel):
     threshold: float = Field(0.5, gt=0, le=1)
     risk: Risk = Risk()
     costs: Costs = Costs()
+    bootstrap: Bootstrap = Bootstrap()
     sources: list[str] | None = None
     market: MarketType = "perp"
 

@@ -53,10 +53,16 @@ def bars_per_year(timeframe: str) -> float:
     return YEAR_MS / timeframe_ms(timeframe)
 
 
+def returns_of(equity: np.ndarray, capital: float) -> np.ndarray:
+    """Simple per-bar returns of an equity curve started at `capital` (0 after a ruin: nothing is earned any more)."""
+    curve = np.concatenate(([capital], equity))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(curve[:-1] > 0, curve[1:] / curve[:-1] - 1.0, 0.0)
+
+
 def headline(equity: np.ndarray, capital: float, timeframe: str) -> Headline:
     curve = np.concatenate(([capital], equity))
-    with np.errstate(invalid="ignore", divide="ignore"):  # after a ruin (equity ≤ 0) nothing is earned any more
-        returns = np.where(curve[:-1] > 0, curve[1:] / curve[:-1] - 1.0, 0.0)
+    returns = returns_of(equity, capital)
     per_year = bars_per_year(timeframe)
     years = len(equity) / per_year
     total = curve[-1] / capital - 1.0

@@ -1,4 +1,4 @@
-"""The backtest's settings: costs, risk and sizing, each with its default and its unit."""
+"""The backtest's settings: costs, risk and sizing, and the bootstrap of its intervals, each with its default."""
 
 from pydantic import BaseModel, Field
 
@@ -33,3 +33,14 @@ class Risk(BaseModel, frozen=True, extra="forbid"):
         None, ge=0, le=100_000, description="Exit after this many bars; 0 = never; default the model's horizon (24)."
     )
     allow_short: bool = Field(True, description="SELL signals open shorts; when false they only close longs.")
+
+
+class Bootstrap(BaseModel, frozen=True, extra="forbid"):
+    """The stationary block bootstrap behind a run's intervals."""
+
+    samples: int = Field(1000, ge=100, le=20_000, description="Resampled return paths.")
+    seed: int = Field(7, ge=0, description="Seed of the resampling: the same seed gives the same intervals.")
+    block_bars: float | None = Field(
+        None, ge=1, le=100_000, description="Mean block length in bars; default Politis & White's automatic choice."
+    )
+    confidence: float = Field(0.95, ge=0.5, lt=1, description="Coverage of each interval.")

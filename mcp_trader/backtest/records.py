@@ -5,8 +5,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from mcp_trader.backtest.funding import FundingCoverage
+from mcp_trader.backtest.intervals import Intervals
 from mcp_trader.backtest.metrics import CostsPaid, Exposure, Headline, TradeStats
-from mcp_trader.backtest.params import Costs, Risk
+from mcp_trader.backtest.params import Bootstrap, Costs, Risk
 
 Strategy = Literal["model", "confluence"]
 SignalSource = Literal["out_of_sample", "after_training"]
@@ -37,6 +38,7 @@ class BacktestRecord(BaseModel):
     risk: Risk
     costs: Costs
     max_hold_bars: int
+    bootstrap: Bootstrap = Bootstrap()
     rule: dict[str, Any] = Field(description="The signal rule's own settings.")
     synthetic: bool
     data: list[DataUsed]
@@ -46,10 +48,12 @@ class BacktestRecord(BaseModel):
     funding_source: str
     funding: list[FundingCoverage]
     metrics: Headline
+    intervals: Intervals | None = None  # runs recorded before intervals existed have none
     trades: TradeStats
     costs_paid: CostsPaid
     exposure: Exposure
     buy_and_hold: Headline
+    buy_and_hold_intervals: Intervals | None = None
     beats_buy_and_hold: bool
     monthly_returns: list[dict[str, Any]]
     summary: str
@@ -73,7 +77,10 @@ class BacktestSummary(BaseModel):
     bars: int
     synthetic: bool
     metrics: Headline
+    intervals: Intervals | None = Field(description="95 % intervals of the Sharpe, annual return and max drawdown, "
+                                                    "and the Sharpe's standard error.")
     buy_and_hold: Headline
+    buy_and_hold_intervals: Intervals | None
     beats_buy_and_hold: bool
     trades: TradeStats
     costs_paid: CostsPaid
@@ -89,7 +96,8 @@ class BacktestSummary(BaseModel):
         return cls(
             run_id=r.id, strategy=r.strategy, model_id=r.model_id, signals=r.signals, symbols=r.symbols,
             timeframe=r.timeframe, start=r.start, end=r.end, bars=r.bars, synthetic=r.synthetic, metrics=r.metrics,
-            buy_and_hold=r.buy_and_hold, beats_buy_and_hold=r.beats_buy_and_hold, trades=r.trades,
+            intervals=r.intervals, buy_and_hold=r.buy_and_hold, buy_and_hold_intervals=r.buy_and_hold_intervals,
+            beats_buy_and_hold=r.beats_buy_and_hold, trades=r.trades,
             costs_paid=r.costs_paid, exposure=r.exposure, funding=r.funding, summary=r.summary, notes=r.notes,
             resources={"record": uri, "equity": f"{uri}/equity", "equity_chart": f"{uri}/equity.png",
                        "trades": f"{uri}/trades"},

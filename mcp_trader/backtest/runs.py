@@ -21,6 +21,7 @@ from mcp_trader.backtest.charts import equity_chart
 from mcp_trader.backtest.engine import EXIT_REASONS, Simulation, simulate
 from mcp_trader.backtest.funding import SOURCE, SPOT, FundingCoverage, funding_grid
 from mcp_trader.backtest.inputs import BacktestRequest, Inputs, build_inputs
+from mcp_trader.backtest.intervals import Intervals, intervals
 from mcp_trader.backtest.records import BacktestRecord
 from mcp_trader.backtest.store import RunStore
 from mcp_trader.home import Home
@@ -75,26 +76,30 @@ def _run(request: BacktestRequest, inputs: Inputs, run_id: str, staging: Path, r
     tf, capital = panel.timeframe, request.capital
     headline = metrics.headline(sim.equity, capital, tf)
     baseline = metrics.headline(outcome.baseline, capital, tf)
+    per_year = metrics.bars_per_year(tf)
+    spread = intervals(metrics.returns_of(sim.equity, capital), per_year, request.bootstrap)
+    baseline_spread = intervals(metrics.returns_of(outcome.baseline, capital), per_year, request.bootstrap)
     trades = trade_table(inputs, sim)
     record = BacktestRecord(
         id=run_id, created_at=now_iso(), strategy=request.strategy, model_id=request.model_id,
         signals=inputs.described, request=request.model_dump(mode="json"), symbols=list(panel.symbols),
         universe=inputs.universe, timeframe=tf,
         start=panel.index[0].isoformat(), end=panel.index[-1].isoformat(), bars=len(panel.index), capital=capital,
-        risk=request.risk, costs=request.costs, max_hold_bars=inputs.max_hold_bars, rule=inputs.rule,
+        risk=request.risk, costs=request.costs, max_hold_bars=inputs.max_hold_bars, bootstrap=request.bootstrap,
+        rule=inputs.rule,
         synthetic=inputs.synthetic, data=inputs.data, feature_set_id=inputs.feature_set_id,
         candles_hash=inputs.candles_hash(), signals_hash=inputs.signals_hash(), funding_source=SOURCE,
         funding=coverage if request.costs.funding else [c.model_copy(update={"applied": False, "note": "funding "
                                                          "turned off"}) for c in coverage],
-        metrics=headline,
+        metrics=headline, intervals=spread,
         trades=metrics.trade_stats(trades["pnl"].to_numpy(), trades["bars_held"].to_numpy(),
                                    trades["exit_reason"].tolist(), sim.trade("side")),
         costs_paid=metrics.CostsPaid(fees=float(trades["fees"].sum()), slippage=float(trades["slippage"].sum()),
                                      funding=float(-trades["funding"].sum())),
-        exposure=_exposure(sim, trades, capital, tf), buy_and_hold=baseline,
+        exposure=_exposure(sim, trades, capital, tf), buy_and_hold=baseline, buy_and_hold_intervals=baseline_spread,
         beats_buy_and_hold=headline.total_return > baseline.total_return,
         monthly_returns=metrics.monthly_returns(sim.equity, panel.index, capital),
-        summary=_summary(inputs, headline, baseline, len(trades)), notes=_notes(inputs, coverage, request),
+        summary=_summary(inputs, headline, spread, baseline, len(trades)), notes=_notes(inputs, coverage, request),
         seconds=round(perf_counter() - started, 3), versions=_versions(),
         artifacts=["equity.json", "equity.png", "trades.csv", "run.json"],
     )
@@ -138,10 +143,13 @@ def _exposure(sim: Simulation, trades: pd.DataFrame, capital: float, timeframe: 
     )
 
 
-def _summary(inputs: Inputs, result: metrics.Headline, baseline: metrics.Headline, trades: int) -> str:
+def _summary(inputs: Inputs, result: metrics.Headline, spread: Intervals, baseline: metrics.Headline,
+             trades: int) -> str:
     kind = "SYNTHETIC data" if inputs.synthetic else "market data"
     verdict = "beats" if result.total_return > baseline.total_return else "does NOT beat"
     sharpe = "n/a" if result.sharpe is None else f"{result.sharpe:.2f}"
+    if result.sharpe is not None and spread.sharpe is not None:
+        sharpe += f" ({spread.confidence:.0%} interval {spread.sharpe.low:.2f} to {spread.sharpe.high:.2f})"
     base_sharpe = "n/a" if baseline.sharpe is None else f"{baseline.sharpe:.2f}"
     return (
         f"{len(inputs.panel.symbols)} assets, {inputs.panel.index[0]:%Y-%m-%d} to {inputs.panel.index[-1]:%Y-%m-%d} "

@@ -16,7 +16,7 @@ from mcp_trader.backtest import signals as rules
 from mcp_trader.backtest.engine import simulate
 from mcp_trader.backtest.funding import funding_grid
 from mcp_trader.backtest.inputs import confluence_signals
-from mcp_trader.backtest.metrics import bars_per_year
+from mcp_trader.backtest.metrics import bars_per_year, returns_of
 from mcp_trader.backtest.params import Costs, Risk
 from mcp_trader.features.dataset import FeatureSet
 from mcp_trader.features.indicators import atr
@@ -110,10 +110,7 @@ class Objective:
         hold = strategy.get("max_hold_bars", DEFAULT_HORIZON)
         sim = simulate(panel.open[a:b], panel.high[a:b], panel.low[a:b], panel.close[a:b], panel.volume[a:b],
                        signal[a:b], strength[a:b], m.atr[a:b], m.funding[a:b], self.capital, risk, Costs(), hold)
-        curve = np.concatenate(([self.capital], sim.equity))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            returns = np.where(curve[:-1] > 0, curve[1:] / curve[:-1] - 1.0, 0.0)
-        return returns, len(sim.trades)
+        return returns_of(sim.equity, self.capital), len(sim.trades)
 
     def _train_request(self, params: dict) -> TrainRequest:
         symbols = list(self.market.fs.panel.symbols)
