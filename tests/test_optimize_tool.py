@@ -13,12 +13,14 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import optuna
 import pytest
 from mcp import Client
 from mcp_calls import call, error_of, read_json
 from PIL import Image
 
 from mcp_trader.config import Settings
+from mcp_trader.optimize.overfitting import probability_of_overfitting
 from mcp_trader.optimize.records import StudySummary
 from mcp_trader.server import build_server
 
@@ -86,6 +88,18 @@ async def test_a_study_reports_trials_the_best_and_its_deflated_sharpe(rule_stud
     assert "mcp-trader optimize-worker --study rule-study" in summary["join"]
     done = [u[0] for u in rule_study["updates"]]
     assert done == sorted(done) and sum("done (" in (u[1] or "") for u in rule_study["updates"]) >= 1
+
+
+async def test_a_study_reports_its_probability_of_backtest_overfitting(settings: Settings, rule_study: dict):
+    summary = rule_study["summary"]
+    found = summary["overfitting"]
+    assert found["trials"] == summary["trials"]["complete"] and found["blocks"] == 16 and found["splits"] == 12870
+    assert 0 <= found["pbo"] <= 1 and 0 <= found["best_loses_out_of_sample"] <= 1
+    assert f"probability of backtest overfitting (CSCV over {found['trials']} completed trials)" in summary["verdict"]
+    study = optuna.load_study(study_name="rule-study", storage=f"sqlite:///{settings.studies_path}")
+    blocks = [t.user_attrs["block_moments"] for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len({tuple(row[0] for row in b) for b in blocks}) == 1  # every trial on the same bars
+    assert probability_of_overfitting(blocks).pbo == pytest.approx(found["pbo"])
 
 
 async def test_the_best_trial_is_the_highest_completed_sharpe(mcp: Client, rule_study: dict):

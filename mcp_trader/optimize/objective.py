@@ -26,6 +26,7 @@ from mcp_trader.models.params import LSTMParams, XGBParams
 from mcp_trader.models.training import TEST_SHARE, VAL_SHARE, TrainRequest, make_learner
 from mcp_trader.models.walkforward import walk_forward
 from mcp_trader.optimize.deflated import moments
+from mcp_trader.optimize.overfitting import block_moments
 from mcp_trader.optimize.space import suggest
 
 DEFAULT_HORIZON = 24
@@ -72,7 +73,8 @@ class Objective:
         sharpe_per_bar, skew, kurtosis = moments(chained)
         for name, value in {"sharpe_per_bar": sharpe_per_bar, "bars": len(chained), "skew": skew,
                             "kurtosis": kurtosis, "fold_sharpes": fold_sharpes, "trades": trades,
-                            "total_return": float(np.prod(1 + chained) - 1)}.items():
+                            "total_return": float(np.prod(1 + chained) - 1),
+                            "block_moments": block_moments(chained)}.items():
             trial.set_user_attr(name, value)
         return self._annualised(chained)
 

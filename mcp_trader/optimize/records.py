@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from mcp_trader.data.models import MarketType
 from mcp_trader.optimize.deflated import Deflated
+from mcp_trader.optimize.overfitting import Overfitting
 from mcp_trader.optimize.space import Target
 
 
@@ -90,6 +91,8 @@ class StudySummary(BaseModel):
     this_run: int = Field(description="Trials this call ran.")
     best: Best | None
     deflated: Deflated | None
+    overfitting: Overfitting | None = Field(description="Probability of backtest overfitting by CSCV, over the "
+                                                        "completed trials.")
     importances: dict[str, float] | None = Field(description="Parameter importances (PED-ANOVA), summing to 1.")
     verdict: str
     dashboard: str = Field(description="How to open the study in Optuna's dashboard.")

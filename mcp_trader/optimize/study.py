@@ -25,6 +25,7 @@ from mcp_trader.models.base import Report, silent
 from mcp_trader.models.device import resolve_device
 from mcp_trader.optimize.deflated import Deflated, deflated_sharpe
 from mcp_trader.optimize.objective import Market, Objective
+from mcp_trader.optimize.overfitting import Overfitting, probability_of_overfitting
 from mcp_trader.optimize.records import Best, Counts, StudyConfig, StudyRequest, StudySummary, TrialRow
 from mcp_trader.store.catalog import now_iso
 from mcp_trader.store.db import dumps
@@ -127,12 +128,14 @@ def summarise(study: optuna.Study, config: StudyConfig, url: str, ran: int) -> S
     best_trial = max(complete, key=lambda t: t.value) if complete else None
     best = _best(best_trial) if best_trial else None
     deflated = _deflated(best_trial, complete, counts) if best_trial else None
+    overfitting = _overfitting(best_trial, complete) if best_trial else None
     name = study.study_name
     uri = f"trader://studies/{name}"
     return StudySummary(
         study=name, storage=redacted(url), target=config.target, symbols=config.symbols,
         timeframe=config.timeframe, folds=config.folds, synthetic=config.synthetic, trials=counts, this_run=ran,
-        best=best, deflated=deflated, importances=importances(study), verdict=_verdict(best, deflated, counts),
+        best=best, deflated=deflated, overfitting=overfitting, importances=importances(study),
+        verdict=_verdict(best, deflated, overfitting, counts),
         dashboard=f"optuna-dashboard {redacted(url)}", join=f"mcp-trader optimize-worker --study {name} --storage "
         f"'{redacted(url)}'", resources={"summary": uri, "trials": f"{uri}/trials", "trials_chart": f"{uri}/trials.png",
                                           "importances": f"{uri}/importances",
@@ -287,13 +290,24 @@ def _deflated(best: FrozenTrial, complete: list[FrozenTrial], counts: Counts) ->
                            a["kurtosis"])
 
 
-def _verdict(best: Best | None, deflated: Deflated | None, counts: Counts) -> str:
+def _overfitting(best: FrozenTrial, complete: list[FrozenTrial]) -> Overfitting | None:
+    """CSCV over the completed trials scored on the same bars as the best (trials of older versions kept no blocks)."""
+    bars = [row[0] for row in best.user_attrs.get("block_moments", [])]
+    same = [t.user_attrs["block_moments"] for t in complete
+            if [row[0] for row in t.user_attrs.get("block_moments", [])] == bars and bars]
+    return probability_of_overfitting(same) if len(same) >= 2 else None
+
+
+def _verdict(best: Best | None, deflated: Deflated | None, overfitting: Overfitting | None, counts: Counts) -> str:
     tried = counts.complete + counts.pruned
     if best is None or deflated is None:
         return f"No trial has completed yet ({counts.total} started, {counts.pruned} pruned, {counts.failed} failed)."
     head = (f"Best of {tried} trials tried ({counts.complete} completed, {counts.pruned} pruned): trial {best.number}, "
             f"out-of-sample Sharpe {best.sharpe:.2f} over the walk-forward test folds. Deflated for {tried} trials, "
             f"the probability that it beats luck is {deflated.deflated_sharpe:.1%} (fluke: {deflated.p_fluke:.1%})")
+    if overfitting is not None:
+        head += (f"; probability of backtest overfitting (CSCV over {overfitting.trials} completed trials) "
+                 f"{overfitting.pbo:.0%}")
     if deflated.significant:
         return head + ": significant at 95 %."
     return head + ": NOT significant — this Sharpe is what trying this many settings produces by chance; do not " \
