@@ -292,11 +292,14 @@ async def _paper_trading(client: Client, model_id: str | None) -> bool:
 
 def _print_backtest(result: dict[str, Any]) -> None:
     print(f"   {result['summary']}")
-    print(f"   {'':14} {'return':>8} {'Sharpe':>7} {'Sortino':>8} {'max DD':>7} {'DD days':>8}")
-    for name, m in (("strategy", result["metrics"]), ("buy and hold", result["buy_and_hold"])):
+    print(f"   {'':14} {'return':>8} {'Sharpe':>7} {'95% interval':>15} {'Sortino':>8} {'max DD':>7} {'DD days':>8}")
+    for name, m, spread in (("strategy", result["metrics"], result["intervals"]),
+                            ("buy and hold", result["buy_and_hold"], result["buy_and_hold_intervals"])):
         sharpe = "-" if m["sharpe"] is None else f"{m['sharpe']:.2f}"
         sortino = "-" if m["sortino"] is None else f"{m['sortino']:.2f}"
-        print(f"   {name:14} {m['total_return']:+8.2%} {sharpe:>7} {sortino:>8} {m['max_drawdown']:7.2%} "
+        band = "-" if not spread or not spread["sharpe"] else f"{spread['sharpe']['low']:.2f} to " \
+                                                              f"{spread['sharpe']['high']:.2f}"
+        print(f"   {name:14} {m['total_return']:+8.2%} {sharpe:>7} {band:>15} {sortino:>8} {m['max_drawdown']:7.2%} "
               f"{m['max_drawdown_days']:8.1f}")
     t, c, x = result["trades"], result["costs_paid"], result["exposure"]
     win = "-" if t["win_rate"] is None else f"{t['win_rate']:.0%}"

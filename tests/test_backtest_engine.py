@@ -36,7 +36,7 @@ def column(values, bars: int, assets: int) -> np.ndarray:
 
 
 def run(rows: list[Bar] | list[list[Bar]], signal, *, atr=1.0, strength=0.5, funding=0.0, volume=1e9,
-        risk: Risk = RISK, costs: Costs = COSTS, max_hold: int = 0) -> Simulation:
+        risk: Risk = RISK, costs: Costs = COSTS, max_hold: int = 0, fraction=1.0, min_hold: int = 0) -> Simulation:
     """Simulate candles given as one asset's (open, high, low, close) rows, or a list of such lists, one per asset."""
     per_asset = [rows] if not isinstance(rows[0], list) else rows
     ohlc = np.asarray(per_asset, dtype=np.float64).transpose(1, 0, 2)  # (bars, assets, 4)
@@ -45,7 +45,7 @@ def run(rows: list[Bar] | list[list[Bar]], signal, *, atr=1.0, strength=0.5, fun
     return simulate(
         ohlc[..., 0], ohlc[..., 1], ohlc[..., 2], ohlc[..., 3], vol, column(signal, bars, assets).astype(np.int8),
         column(strength, bars, assets), column(atr, bars, assets), column(funding, bars, assets), CAPITAL, risk,
-        costs, max_hold,
+        costs, max_hold, column(fraction, bars, assets), min_hold,
     )
 
 
@@ -59,6 +59,36 @@ def trade(sim: Simulation, i: int = 0) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------ market fills and exits
+
+
+def test_the_size_fraction_scales_the_risk_based_size() -> None:
+    """The cost gate's fraction of the decision bar scales the entry: 0.4 × 50 units = 20."""
+    sim = run(RISING, [1, 0, -1, 0, 0], risk=LONG_ONLY, fraction=[0.4, 1.0, 1.0, 1.0, 1.0])
+    assert trade(sim)["quantity"] == pytest.approx(0.4 * 0.01 * 10_000 / 2, rel=1e-12)
+
+
+FLAT: list[Bar] = [(100, 100.5, 99.5, 100)] * 12
+
+
+def test_the_minimum_holding_time_holds_through_opposite_signals() -> None:
+    """Long at bar 1 (decided at 0); SELL at every close from bar 1 on: without a minimum the position flips at
+    bar 2; with min_hold 4 it is held until the close of bar 4 (4 bars held), then reversed."""
+    flips = [1] + [-1] * 11
+    assert trade(run(FLAT, flips))["exit_decision_bar"] == 1
+    held = run(FLAT, flips, min_hold=4)
+    first, second = trade(held, 0), trade(held, 1)
+    assert (first["entry_bar"], first["exit_decision_bar"], first["reason"]) == (1, 4, "signal")
+    assert (second["side"], second["decision_bar"]) == (-1, 4)
+
+
+def test_an_asset_is_entered_at_most_once_per_minimum_holding_time() -> None:
+    """A BUY at every close and a take-profit hit on every bar: without a minimum the engine re-enters after each
+    exit; with min_hold 5 an entry is decided at bars 0, 5 and 10 only."""
+    risk = LONG_ONLY.model_copy(update={"take_profit_atr": 0.2})
+    churn = run(FLAT, [1] * 12, risk=risk)
+    calm = run(FLAT, [1] * 12, risk=risk, min_hold=5)
+    assert len(churn.trades) >= 9
+    assert calm.trade("decision_bar").tolist() == [0, 5, 10]
 
 
 def test_long_fills_at_next_open_with_slippage_and_taker_fee_and_exits_on_opposite_signal() -> None:

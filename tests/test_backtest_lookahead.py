@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 from causality import perturb_after, sample_frames
 
+from mcp_trader.backtest import edge
+from mcp_trader.backtest import signals as rules
 from mcp_trader.backtest.engine import Simulation, simulate
-from mcp_trader.backtest.inputs import confluence_signals
+from mcp_trader.backtest.inputs import confluence_score
 from mcp_trader.backtest.params import Costs, Risk
 from mcp_trader.features import builder
 from mcp_trader.features.indicators import atr
@@ -19,18 +21,29 @@ from mcp_trader.features.panel import align
 from mcp_trader.features.spec import make_spec
 
 SPEC = make_spec("1h")
+SHORTEST = SPEC.bars[SPEC.shortest]
 CUTOFFS = (900, 1500, 2400)  # bars of the 3000-bar panel
 DECIDED = ("asset", "side", "quantity", "decision_bar", "stop_price", "strength")
+
+
+def confluence_signals(panel, table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rule as run_backtest applies it: the score, its expected move, and the cost gate."""
+    score = confluence_score(panel, table)
+    signal, _ = rules.from_confluence(score, 0.4)
+    expected = edge.expected_from_score(score, edge.barrier_width(panel.close, 24, 1.0, SHORTEST))
+    signal, strength, fraction, _ = edge.gate(signal, expected, edge.DEFAULT_MARGIN, Costs(), Risk(), 10_000.0,
+                                              panel.close, atr(panel), panel.volume)
+    return signal, strength, fraction
 
 
 def backtest(frames: dict[str, pd.DataFrame]) -> Simulation:
     panel = align(frames, "1h")
     table = builder.build(panel, SPEC, "BTC/USDT").frame
-    signal, strength = confluence_signals(panel, table, threshold=0.4)
+    signal, strength, fraction = confluence_signals(panel, table)
     funding = np.zeros(panel.shape)
     funding[::8] = 0.0001
     return simulate(panel.open, panel.high, panel.low, panel.close, panel.volume, signal, strength, atr(panel),
-                    funding, 10_000.0, Risk(), Costs(), max_hold_bars=24)
+                    funding, 10_000.0, Risk(), Costs(), max_hold_bars=24, fraction=fraction, min_hold_bars=SHORTEST)
 
 
 def decided_by(sim: Simulation, t: int) -> dict[str, np.ndarray]:
@@ -65,7 +78,7 @@ def test_the_engine_ignores_signals_after_t(frames):
     """The engine alone: scrambling every signal after t leaves all that was decided by t alone."""
     panel = align(frames, "1h")
     table = builder.build(panel, SPEC, "BTC/USDT").frame
-    signal, strength = confluence_signals(panel, table, threshold=0.4)
+    signal, strength, _ = confluence_signals(panel, table)
     rng = np.random.default_rng(2)
 
     def run(sig: np.ndarray, strg: np.ndarray) -> Simulation:

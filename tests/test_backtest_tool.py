@@ -210,7 +210,7 @@ BAD_INPUT = [
     pytest.param({**CONFLUENCE, "symbols": ["BTC/USDT", "NOPE"]}, "symbols[1]", ["not a symbol"],
                  id="bad-symbol"),
     pytest.param({**CONFLUENCE, "risk_per_trade": 2.0}, "risk_per_trade: is not an argument of run_backtest",
-                 ['it is a field of risk (pass risk={"risk_per_trade": …})', "capital, costs, days"],
+                 ['it is a field of risk (pass risk={"risk_per_trade": …})', "accepted: bootstrap, capital"],
                  id="risk-setting-at-the-top-level"),
     pytest.param({**CONFLUENCE, "risk": {"stop_at": 1.5}}, "risk.stop_at: is not a field of risk",
                  ["nearest: stop_atr", "accepted: allow_short"], id="misspelt-risk-field"),
@@ -220,6 +220,8 @@ BAD_INPUT = [
                  ["greater than or equal to 100"], id="bootstrap-without-samples"),
     pytest.param({**CONFLUENCE, "bootstrap": {"reps": 500}}, "bootstrap.reps: is not a field of bootstrap",
                  ["samples"], id="unknown-bootstrap-field"),
+    pytest.param({**CONFLUENCE, "cost_margin": -0.5}, "cost_margin", ["greater than or equal to 0"],
+                 id="negative-cost-margin"),
     pytest.param({**CONFLUENCE, "capitl": 5000}, "capitl: is not an argument of run_backtest",
                  ["nearest: capital"], id="misspelt-argument"),
 ]

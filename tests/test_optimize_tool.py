@@ -76,7 +76,7 @@ async def test_a_study_reports_trials_the_best_and_its_deflated_sharpe(rule_stud
     assert counts["total"] == 12 == counts["complete"] + counts["pruned"] + counts["failed"]
     assert counts["failed"] == 0 and counts["running"] == 0
     best = summary["best"]
-    assert set(best["params"]) == {"threshold", "stop_atr", "take_profit_atr", "max_hold_bars"}
+    assert set(best["params"]) == {"threshold", "stop_atr", "take_profit_atr", "max_hold_bars", "cost_margin"}
     assert len(best["fold_sharpes"]) == 2
     deflated = summary["deflated"]
     assert deflated["trials"] == counts["complete"] + counts["pruned"]
@@ -118,7 +118,7 @@ async def test_the_study_resources_read_back(mcp: Client, rule_study: dict):
     assert summary["best"] == rule_study["summary"]["best"] and summary["this_run"] == 0
     importances = await read_json(mcp, uris["importances"])
     values = importances["importances"]
-    assert set(values) <= {"threshold", "stop_atr", "take_profit_atr", "max_hold_bars"}
+    assert set(values) <= {"threshold", "stop_atr", "take_profit_atr", "max_hold_bars", "cost_margin"}
     assert sum(values.values()) == pytest.approx(1.0, abs=1e-6)
     for key in ("trials_chart", "importances_chart"):
         content = (await mcp.read_resource(uris[key])).contents[0]
@@ -158,7 +158,8 @@ async def test_an_xgboost_study_tunes_the_learner_labels_and_strategy(mcp: Clien
     summary = (await call(mcp, "optimize", {**BASE, "target": "xgboost", "n_trials": 3}))["result"]
     assert summary["trials"]["total"] == 3 and summary["study"].startswith("xgboost-")
     params = (await read_json(mcp, summary["resources"]["trials"]))["trials"][0]["params"]
-    assert {"max_depth", "learning_rate", "horizon", "barrier", "min_confidence", "stop_atr"} <= set(params)
+    assert {"max_depth", "learning_rate", "horizon", "barrier", "min_confidence", "stop_atr",
+            "cost_margin"} <= set(params)
 
 
 BAD_INPUT = [

@@ -111,8 +111,9 @@ def assert_decided_as(answer: dict, inputs: Inputs, k: int) -> None:
     assert [s["symbol"] for s in answer["signals"]] == list(inputs.panel.symbols)
     for j, s in enumerate(answer["signals"]):
         assert SIDE[s["signal"]] == inputs.signal[k, j], (answer["time"], s)
-        if inputs.signal[k, j] != 0:
-            assert s["confidence"] == pytest.approx(inputs.strength[k, j], rel=1e-9, abs=0)
+        if inputs.signal[k, j] != 0:  # the cost gate's net edge ranks entries, its fraction sizes them
+            assert abs(s["expected_move"]) - s["round_trip_cost"] == pytest.approx(inputs.strength[k, j], rel=1e-6)
+            assert s["size_fraction"] == pytest.approx(inputs.fraction[k, j], rel=1e-6)
         assert s["close"] == inputs.panel.close[k, j]
         assert s["atr"] == pytest.approx(inputs.atr[k, j], rel=1e-9, abs=0)  # what the engine sizes with
 
@@ -235,6 +236,7 @@ BAD_INPUT = [
     pytest.param({"min_confidnce": 0.6}, ["min_confidnce", "not an argument", "min_confidence"], id="unknown-arg"),
     pytest.param({"timeframe": "4h"}, ["timeframe", "trades 1h bars"], id="other-timeframe"),
     pytest.param({"use_onnx": "sometimes"}, ["use_onnx"], id="use-onnx-value"),
+    pytest.param({"cost_margin": -1}, ["cost_margin", "greater than or equal to 0"], id="negative-cost-margin"),
     pytest.param({"as_of": "2025-06-01"}, ["as_of", "candles end at", "collect_data"], id="beyond-the-store"),
     pytest.param({"as_of": "2021-01-02"}, ["as_of", "no 1h candles are stored"], id="before-the-store"),
     pytest.param({"model_id": None}, ["model_id", "needs a model"], id="no-model"),

@@ -10,7 +10,7 @@ from pydantic import Field
 from mcp_trader.backtest.listing import BacktestListing
 from mcp_trader.backtest.params import Bootstrap, Costs, Risk
 from mcp_trader.tools.context import home_of, tool_errors
-from mcp_trader.tools.contract import Identifier, SymbolList
+from mcp_trader.tools.contract import CostMargin, Identifier, SymbolList
 from mcp_trader.tools.data import Market, Sources, Timeframe
 from mcp_trader.tools.jobs import JobView, WaitSeconds, run_as_job
 
@@ -24,8 +24,11 @@ Strategy = Annotated[
 DESCRIPTION = """Backtest a trained model's signals, or the rule-based confluence strategy, on a portfolio of assets.
 
 Use it after train_model (pass model_id) to see what the model's calls would have earned after
-costs, or with strategy='confluence' to test the confluence score as a rule with no model. Signals
-are decided at each bar's close and filled at the next bar's open with slippage, volume-dependent
+costs, or with strategy='confluence' to test the confluence score as a rule with no model. A signal is
+taken only where its expected move over the horizon pays the round trip (fees, slippage, impact) by
+cost_margin, sized by the share of the move left after costs; the confluence rule also holds a position
+24 bars before an opposite signal may close it. Signals are decided at each bar's close and filled at
+the next bar's open with slippage, volume-dependent
 impact and Aster's taker fee; ATR stops and take-profits are checked on later bars' high/low (the
 stop wins when a bar reaches both); perpetual funding is paid where its history is known. Size: 1 %
 of equity risked per trade against the stop, at most 5 positions, 3× gross leverage (all settable).
@@ -64,6 +67,7 @@ async def run_backtest(
         float, Field(ge=0, le=1, description="A model's BUY/SELL needs that class most likely and this likely.")
     ] = 0.5,
     threshold: Annotated[float, Field(gt=0, le=1, description="Confluence score to act on (0 to 1).")] = 0.5,
+    cost_margin: CostMargin = 0.5,
     risk: Annotated[Risk | None, Field(description="Risk and sizing settings to override.")] = None,
     costs: Annotated[Costs | None, Field(description="Fees, slippage, impact and funding to override.")] = None,
     bootstrap: Annotated[
@@ -87,7 +91,7 @@ async def run_backtest(
             strategy=strategy or ("model" if model_id or not symbols else "confluence"), model_id=model_id,
             signals=signals, symbols=symbols, timeframe=timeframe, start=start, end=end, days=days, capital=capital,
             min_confidence=min_confidence, threshold=threshold, risk=risk or Risk(), costs=costs or Costs(),
-            bootstrap=bootstrap or Bootstrap(), sources=sources, market=market,
+            bootstrap=bootstrap or Bootstrap(), cost_margin=cost_margin, sources=sources, market=market,
         )
         check_span(request)
         if request.model_id is not None:

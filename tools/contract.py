@@ -20,6 +20,11 @@ Identifier = Annotated[str, StringConstraints(min_length=1, max_length=120, patt
 Token = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]  # URL-safe
 SymbolText = Annotated[str, StringConstraints(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9][A-Za-z0-9/:._\-]*$")]
 SymbolList = Annotated[list[SymbolText], Field(max_length=50)]
+CostMargin = Annotated[
+    float, Field(ge=0, le=20, description="Take a signal only where its expected move over the horizon is at least "
+                                          "(1 + cost_margin) × the round-trip cost (fees, slippage, impact); its size "
+                                          "is the share of the move left after costs.")
+]
 MAX_PROBLEMS = 10  # a list of 20,000 wrong items is one mistake, not 20,000 lines
 
 

@@ -21,8 +21,10 @@ or lstm: the learner's settings, the label horizon and barrier, the entry confid
 take-profit multiples; for confluence: the score threshold, stops and holding limit), fits a model on
 each walk-forward fold's training rows, backtests that fold's unseen test block with full costs, and
 scores the chained test-block returns' Sharpe; trials far below the median after a fold are pruned.
-The answer reports the trials tried, the best settings and Sharpe, and the deflated Sharpe ratio: the
-probability that the best Sharpe is more than what trying this many settings gives by chance.
+The answer reports the trials tried, the best settings and Sharpe, the deflated Sharpe ratio (the
+probability that the best Sharpe is more than what trying this many settings gives by chance) and the
+probability of backtest overfitting (CSCV: how often the trial best on half the test bars is at or
+below the median on the other half).
 Cost: xgboost about 2-5 s per trial per fold on 3 assets × 150 days (CPU); 100 trials take minutes
 to tens of minutes; lstm much more. Runs as a job with progress per trial: waits up to wait_seconds,
 then answers with a job id for get_job. The study is stored (default: the home's SQLite file) and can

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from mcp_trader.tools.backtest import ModelId, Strategy
 from mcp_trader.tools.context import home_of, tool_errors
-from mcp_trader.tools.contract import SymbolList
+from mcp_trader.tools.contract import CostMargin, SymbolList
 from mcp_trader.tools.data import Market, Sources, Timeframe
 from mcp_trader.trading.signals import SignalReport, SignalRequest
 
@@ -61,6 +61,7 @@ async def get_signals(
     ] = "auto",
     sources: Sources = None,
     market: Market = "perp",
+    cost_margin: CostMargin = 0.5,
 ) -> SignalReport:
     from mcp_trader.trading.signals import latest_signals  # numpy, pandas & co. load on first call
 
@@ -68,7 +69,7 @@ async def get_signals(
         request = SignalRequest(
             model_id=model_id, strategy=strategy, symbols=symbols, timeframe=timeframe,
             min_confidence=min_confidence, threshold=threshold, as_of=as_of, use_onnx=use_onnx, sources=sources,
-            market=market,
+            market=market, cost_margin=cost_margin,
         )
         return await latest_signals(home_of(ctx), request)
 
@@ -91,6 +92,7 @@ async def get_onnx_signals(
     as_of: AsOf = None,
     sources: Sources = None,
     market: Market = "perp",
+    cost_margin: CostMargin = 0.5,
 ) -> SignalReport:
     """get_signals of an inference service: ONNX exports only, so the native learners (torch, xgboost) never load."""
     from mcp_trader.errors import InputError
@@ -100,7 +102,7 @@ async def get_onnx_signals(
         request = SignalRequest(
             model_id=model_id, strategy=strategy, symbols=symbols, timeframe=timeframe,
             min_confidence=min_confidence, threshold=threshold, as_of=as_of, use_onnx="always", sources=sources,
-            market=market,
+            market=market, cost_margin=cost_margin,
         )
         try:
             return await latest_signals(home_of(ctx), request)

@@ -9,7 +9,7 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from mcp_trader.tools.context import home_of, tool_errors
-from mcp_trader.tools.contract import Identifier, SymbolList, SymbolText, Token
+from mcp_trader.tools.contract import CostMargin, Identifier, SymbolList, SymbolText, Token
 from mcp_trader.tools.jobs import JobView
 from mcp_trader.trading.ledger import LedgerOrder
 from mcp_trader.trading.orders import CLIENT_ID, Mode, OrderType, Side
@@ -168,6 +168,11 @@ async def start_paper_trading(
     take_profit_atr: Annotated[float, Field(ge=0, le=100, description="Take-profit in ATRs; 0 = none.")] = 3.0,
     max_hold_bars: Annotated[int, Field(ge=0, le=100_000, description="Holding limit in bars; 0 = none.")] = 24,
     allow_short: Annotated[bool, Field(description="SELL signals open shorts.")] = True,
+    min_hold_bars: Annotated[
+        int | None, Field(ge=0, le=100_000, description="An opposite signal exits only after this many bars; "
+                                                        "default 0 for a model, 24 for confluence (as the backtest).")
+    ] = None,
+    cost_margin: CostMargin = 0.5,
 ) -> JobView:
     import secrets
 
@@ -178,10 +183,11 @@ async def start_paper_trading(
     async with tool_errors():
         try:
             signals = SignalRequest(strategy=strategy, model_id=model_id, symbols=symbols,
-                                    min_confidence=min_confidence, threshold=threshold)
+                                    min_confidence=min_confidence, threshold=threshold, cost_margin=cost_margin,
+                                    capital=home.settings.paper_balance)
             request = LoopRequest(signals=signals, poll_seconds=poll_seconds, max_bars=max_bars,
                                   take_profit_atr=take_profit_atr, max_hold_bars=max_hold_bars,
-                                  allow_short=allow_short)
+                                  allow_short=allow_short, min_hold_bars=min_hold_bars)
         except ValidationError as error:
             raise ToolError(_first(error)) from None
         await decide(home, signals)  # an unknown model or symbol, or no candles: a tool error now, not a failed job

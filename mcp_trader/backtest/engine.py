@@ -12,9 +12,12 @@ Per bar t, in this order:
    and impact, at the taker fee; a take-profit is a resting limit order: its level (or the better open),
    no slippage, the maker fee;
 4. at t's close, positions are marked at the close, equity = cash + Σ quantity × price;
-5. decisions at t's close from the signal of bar t: exit on an opposite signal or the holding limit,
-   then entries by signal strength while positions stay under the limit. Size: risk × equity divided by
-   the stop distance (stop_atr × ATR at t), cut so that gross notional stays within max_leverage × equity.
+5. decisions at t's close from the signal of bar t: exit on an opposite signal (once held the minimum
+   holding time) or the holding limit, then entries by signal strength while positions stay under the
+   limit (an asset entered at most once per minimum holding time, so stops and re-entries cannot churn).
+   Size: risk × equity divided by the stop distance (stop_atr × ATR at t), times the signal's size fraction
+   (mcp_trader.backtest.edge: the share of its expected move left after costs), cut so that gross notional
+   stays within max_leverage × equity.
 Open positions are closed at the last bar's close (reason "end"). Everything a decision at t uses is
 known at t's close; fills use t+1's open only as a market order would.
 """
@@ -57,19 +60,23 @@ class Simulation:
 def simulate(
     open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray,
     signal: np.ndarray, strength: np.ndarray, atr: np.ndarray, funding: np.ndarray,
-    capital: float, risk: Risk, costs: Costs, max_hold_bars: int = 0,
+    capital: float, risk: Risk, costs: Costs, max_hold_bars: int = 0, fraction: np.ndarray | None = None,
+    min_hold_bars: int = 0,
 ) -> Simulation:
     """Arrays of shape (bars, assets), NaN where an asset has no candle; `signal` −1 / 0 / +1 at each close,
     `strength` ranks simultaneous entries, `atr` is known at each close, `funding` is the rate settled in each bar.
     `max_hold_bars` is the holding limit already resolved by the caller (0 = none): Risk.max_hold_bars may be None,
-    meaning "the model's horizon", which only the caller knows."""
-    f64 = [np.ascontiguousarray(a, dtype=np.float64) for a in (open_, high, low, close, volume, strength, atr)]
+    meaning "the model's horizon", which only the caller knows. `fraction` scales each entry's risk-based size
+    (default 1); an opposite signal exits only after `min_hold_bars` bars held."""
+    fraction = np.ones_like(close) if fraction is None else fraction
+    f64 = [np.ascontiguousarray(a, dtype=np.float64)
+           for a in (open_, high, low, close, volume, strength, atr, fraction)]
     rates = np.ascontiguousarray(np.nan_to_num(funding, nan=0.0) if costs.funding else np.zeros_like(close))
     out = _run(
-        *f64[:5], np.ascontiguousarray(signal, dtype=np.int8), f64[5], f64[6], rates, float(capital),
+        *f64[:5], np.ascontiguousarray(signal, dtype=np.int8), f64[5], f64[6], f64[7], rates, float(capital),
         risk.risk_per_trade, risk.stop_atr, risk.take_profit_atr, risk.max_positions, risk.max_leverage,
-        int(max_hold_bars), risk.allow_short, costs.maker_fee, costs.taker_fee, costs.slippage_bps / 1e4,
-        costs.impact,
+        int(max_hold_bars), int(min_hold_bars), risk.allow_short, costs.maker_fee, costs.taker_fee,
+        costs.slippage_bps / 1e4, costs.impact,
     )
     return Simulation(*out)
 
@@ -107,8 +114,8 @@ def _close(trades, row, bar, price, reference, fee_rate, reason, qty, side):  # 
 
 @njit(cache=True, nogil=True)
 def _run(
-    open_, high, low, close, volume, signal, strength, atr, funding, capital, risk, stop_atr, tp_atr, max_positions,
-    max_leverage, max_hold, allow_short, maker, taker, fixed_slip, impact,
+    open_, high, low, close, volume, signal, strength, atr, fraction, funding, capital, risk, stop_atr, tp_atr,
+    max_positions, max_leverage, max_hold, min_hold, allow_short, maker, taker, fixed_slip, impact,
 ):  # pragma: no cover - compiled
     bars, assets = close.shape
     equity = np.zeros(bars)
@@ -133,6 +140,7 @@ def _run(
     entry_qty = np.zeros(assets)
     entry_dist = np.zeros(assets)
     entry_decided = np.zeros(assets, np.int64)
+    entered = np.full(assets, -(2**40), np.int64)  # bar of the latest entry decision per asset
     cash = capital
     halted = False
 
@@ -234,7 +242,7 @@ def _run(
                 continue
             age[k] += 1
             side = np.sign(qty[k])
-            if signal[t, k] == -side:
+            if signal[t, k] == -side and age[k] >= min_hold:
                 exit_pending[k], exit_decided[k] = SIGNAL, t
             elif max_hold > 0 and age[k] >= max_hold:
                 exit_pending[k], exit_decided[k] = TIME, t
@@ -250,6 +258,8 @@ def _run(
             s = signal[t, k]
             if s == 0 or np.isnan(close[t, k]) or not (atr[t, k] > 0) or (s < 0 and not allow_short):
                 continue
+            if t - entered[k] < min_hold:
+                continue
             if qty[k] != 0.0 and (exit_pending[k] < 0 or s != -np.sign(qty[k])):
                 continue  # held, or leaving on time with the signal unchanged: only a reversal re-enters
             candidates[n] = k
@@ -261,13 +271,14 @@ def _run(
                 break
             k = candidates[i]
             dist = stop_atr * atr[t, k]
-            size = risk * eq / dist
+            size = risk * eq / dist * fraction[t, k]
             room = max_leverage * eq - committed
             if size * close[t, k] > room:
                 size = room / close[t, k]
             if size <= 0.0:
                 continue
             entry_side[k], entry_qty[k], entry_dist[k], entry_decided[k] = signal[t, k], size, dist, t
+            entered[k] = t
             staying += 1
             committed += size * close[t, k]
     return equity, cash_out, gross_out, npos_out, held, trades[:n_trades].copy()

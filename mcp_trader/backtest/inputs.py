@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from mcp_trader.backtest import edge
 from mcp_trader.backtest import signals as rules
 from mcp_trader.backtest.params import Bootstrap, Costs, Risk
 from mcp_trader.backtest.records import DataUsed, SignalSource, Strategy
@@ -55,6 +56,7 @@ class BacktestRequest(BaseModel):
     threshold: float = Field(0.5, gt=0, le=1)
     risk: Risk = Risk()
     costs: Costs = Costs()
+    cost_margin: float = Field(edge.DEFAULT_MARGIN, ge=0, le=20)
     bootstrap: Bootstrap = Bootstrap()
     sources: list[str] | None = None
     market: MarketType = "perp"
@@ -64,8 +66,10 @@ class BacktestRequest(BaseModel):
 class Inputs:
     panel: Panel  # the traded span and assets
     atr: np.ndarray
-    signal: np.ndarray
+    signal: np.ndarray  # after the cost gate
     strength: np.ndarray
+    fraction: np.ndarray  # of the risk-based size: the share of the expected move left after costs
+    min_hold_bars: int
     universe: list[str]
     described: str
     rule: dict
@@ -81,6 +85,7 @@ class Inputs:
     def signals_hash(self) -> str:
         digest = hashlib.sha256(np.ascontiguousarray(self.signal).tobytes())
         digest.update(np.ascontiguousarray(self.strength).tobytes())
+        digest.update(np.ascontiguousarray(self.fraction).tobytes())
         return digest.hexdigest()
 
 
@@ -116,13 +121,17 @@ async def _confluence(home: Home, request: BacktestRequest) -> Inputs:
     spec = make_spec(request.timeframe or "1h")
     fs = await build_feature_set(home, _feature_request(request, request.symbols, spec.timeframe, None, spec.longest))
     traded = [parse_symbol(s, request.market, f"symbols[{i}]").unified for i, s in enumerate(request.symbols)]
-    signal, strength = confluence_signals(fs.panel, fs.frame, request.threshold)
+    score = confluence_score(fs.panel, fs.frame)
+    signal, _ = rules.from_confluence(score, request.threshold)
     max_hold = _max_hold(request, DEFAULT_MAX_HOLD)
+    shortest = spec.bars[spec.shortest]
+    expected = edge.expected_from_score(score, edge.barrier_width(fs.panel.close, max_hold or shortest, 1.0, shortest))
+    min_hold = shortest if request.risk.min_hold_bars is None else request.risk.min_hold_bars
     rows = _span_rows(fs.panel.index, request, fs.panel.timeframe, fs.panel.index[0])
     return await _finish(
-        home, fs.panel, traded, rows, signal, strength, fs.record.inputs, fs.id, fs.record.synthetic, fs.notes,
-        f"rule-based confluence: BUY when the confluence score ≥ {request.threshold}, SELL when ≤ "
-        f"−{request.threshold}", {"threshold": request.threshold}, max_hold,
+        home, request, fs.panel, traded, rows, signal, expected, fs.record.inputs, fs.id, fs.record.synthetic,
+        fs.notes, f"rule-based confluence: BUY when the confluence score ≥ {request.threshold}, SELL when ≤ "
+        f"−{request.threshold}", {"threshold": request.threshold}, max_hold, min_hold,
     )
 
 
@@ -169,13 +178,16 @@ async def _out_of_sample(home: Home, request: BacktestRequest, record: ModelReco
     keep = (bar >= 0) & (asset >= 0)
     columns = [f"p_{c.lower()}" for c in CLASSES]
     proba[bar[keep], asset[keep]] = predictions[columns].to_numpy()[keep]
-    signal, strength = rules.from_probabilities(proba, request.min_confidence)
+    signal, _ = rules.from_probabilities(proba, request.min_confidence)
+    expected = edge.expected_from_probabilities(proba, await _barrier_width(home, record, panel))
     rows = _span_rows(panel.index, request, record.timeframe, first, last)
     return await _finish(
-        home, panel, traded, rows, signal, strength, record.inputs, record.feature_set_id, record.synthetic, notes,
+        home, request, panel, traded, rows, signal, expected, record.inputs, record.feature_set_id, record.synthetic,
+        notes,
         f"model {record.id} ({record.kind}, {record.variant}): walk-forward out-of-sample predictions, BUY/SELL when "
         f"the most likely class has probability ≥ {request.min_confidence}",
         {"min_confidence": request.min_confidence}, _max_hold(request, record.labels.horizon),
+        request.risk.min_hold_bars or 0,
     )
 
 
@@ -212,20 +224,24 @@ async def _after_training(home: Home, request: BacktestRequest, record: ModelRec
     probabilities = await asyncio.to_thread(learner.predict_proba, data, after)
     proba = np.full((len(fs.panel.index), len(fs.panel.symbols), len(CLASSES)), np.nan)
     proba[data.bar[after], data.asset[after]] = probabilities
-    signal, strength = rules.from_probabilities(proba, request.min_confidence)
+    signal, _ = rules.from_probabilities(proba, request.min_confidence)
+    width = edge.barrier_width(fs.panel.close, record.labels.horizon, record.labels.barrier,
+                               record.labels.vol_window or spec.bars[spec.shortest])
+    expected = edge.expected_from_probabilities(proba, width)
     rows = _span_rows(fs.panel.index, request, record.timeframe, trained_until + step)
     return await _finish(
-        home, fs.panel, traded, rows, signal, strength, fs.record.inputs, fs.id, fs.record.synthetic, fs.notes,
+        home, request, fs.panel, traded, rows, signal, expected, fs.record.inputs, fs.id, fs.record.synthetic,
+        fs.notes,
         f"model {record.id} ({record.kind}, {record.variant}) on bars after its training data "
         f"({trained_until.isoformat()}), BUY/SELL when the most likely class has probability ≥ "
         f"{request.min_confidence}", {"min_confidence": request.min_confidence},
-        _max_hold(request, record.labels.horizon),
+        _max_hold(request, record.labels.horizon), request.risk.min_hold_bars or 0,
     )
 
 
-async def _finish(home, panel: Panel, traded, rows: np.ndarray, signal, strength, inputs: list[FeatureInput],
-                  feature_set_id, synthetic: bool, notes: list[str], described: str, rule: dict,
-                  max_hold: int) -> Inputs:
+async def _finish(home, request: BacktestRequest, panel: Panel, traded, rows: np.ndarray, signal, expected,
+                  inputs: list[FeatureInput], feature_set_id, synthetic: bool, notes: list[str], described: str,
+                  rule: dict, max_hold: int, min_hold: int) -> Inputs:
     if len(rows) < 2:
         raise InputError("start", f"the span holds {len(rows)} bar(s) to trade", "a span of at least two bars")
     columns = [panel.column(s) for s in traded]
@@ -238,11 +254,29 @@ async def _finish(home, panel: Panel, traded, rows: np.ndarray, signal, strength
     used = await _data_used(home, [i for i in inputs if i.symbol in traded])
     if synthetic:
         notes = [*notes, "SYNTHETIC data: these results say nothing about real markets"]
+    gated, strength, fraction, _ = edge.gate(signal[ranges], expected[ranges], request.cost_margin, request.costs,
+                                             request.risk, request.capital, sliced.close, full_atr[ranges],
+                                             sliced.volume)
+    described += (f"; taken only where the expected move over the horizon is at least {1 + request.cost_margin:g} × "
+                  "the round-trip cost, sized by the share of it left after costs")
+    if min_hold:
+        described += f"; an opposite signal exits after {min_hold} bars held at the earliest"
     return Inputs(
-        panel=sliced, atr=full_atr[ranges], signal=signal[ranges], strength=strength[ranges],
-        universe=list(panel.symbols), described=described, rule=rule, max_hold_bars=max_hold, data=used,
-        feature_set_id=feature_set_id, synthetic=synthetic, notes=notes,
+        panel=sliced, atr=full_atr[ranges], signal=gated, strength=strength, fraction=fraction,
+        min_hold_bars=min_hold, universe=list(panel.symbols), described=described,
+        rule={**rule, "cost_margin": request.cost_margin, "min_hold_bars": min_hold}, max_hold_bars=max_hold,
+        data=used, feature_set_id=feature_set_id, synthetic=synthetic, notes=notes,
     )
+
+
+async def _barrier_width(home: Home, record: ModelRecord, panel: Panel) -> np.ndarray:
+    """The width of the model's triple barriers at each bar, as its labels measured it."""
+    from mcp_trader.store.features import FeatureStore
+
+    stored = await FeatureStore(home.settings.features_dir, await home.db()).find(record.feature_set_id)
+    spec = make_spec(record.timeframe, list(stored.windows) if stored else None)
+    window = record.labels.vol_window or spec.bars[spec.shortest]
+    return edge.barrier_width(panel.close, record.labels.horizon, record.labels.barrier, window)
 
 
 async def _data_used(home: Home, inputs: list[FeatureInput]) -> list[DataUsed]:
@@ -304,13 +338,13 @@ def _max_hold(request: BacktestRequest, default: int) -> int:
     return default if request.risk.max_hold_bars is None else request.risk.max_hold_bars
 
 
-def confluence_signals(panel: Panel, frame: pd.DataFrame, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """The confluence rule on a feature table, as (bars, assets) arrays on the panel's grid."""
+def confluence_score(panel: Panel, frame: pd.DataFrame) -> np.ndarray:
+    """The confluence score of a feature table as a (bars, assets) array on the panel's grid, NaN where none."""
     column = frame["confluence_score"]
     score = np.full(panel.shape, np.nan)
     rows = panel.index.get_indexer(column.index.get_level_values("time"))
     score[rows, pd.Index(panel.symbols).get_indexer(column.index.get_level_values("symbol"))] = column.to_numpy()
-    return rules.from_confluence(score, threshold)
+    return score
 
 
 def _utc(value: datetime) -> pd.Timestamp:

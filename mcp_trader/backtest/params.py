@@ -33,6 +33,9 @@ class Risk(BaseModel, frozen=True, extra="forbid"):
         None, ge=0, le=100_000, description="Exit after this many bars; 0 = never; default the model's horizon (24)."
     )
     allow_short: bool = Field(True, description="SELL signals open shorts; when false they only close longs.")
+    min_hold_bars: int | None = Field(
+        None, ge=0, le=100_000, description="An opposite signal exits only after this many bars held; default 0 for "
+                                            "a model, the shortest feature window (24 bars on 1h) for confluence.")
 
 
 class Bootstrap(BaseModel, frozen=True, extra="forbid"):

@@ -62,7 +62,8 @@ def execute(inputs: Inputs, request: BacktestRequest) -> Outcome:
     rates, coverage = funding_grid(list(panel.symbols), panel.index, panel.timeframe)
     simulation = simulate(
         panel.open, panel.high, panel.low, panel.close, panel.volume, inputs.signal, inputs.strength, inputs.atr,
-        rates, request.capital, request.risk, request.costs, inputs.max_hold_bars,
+        rates, request.capital, request.risk, request.costs, inputs.max_hold_bars, inputs.fraction,
+        inputs.min_hold_bars,
     )
     baseline = buy_and_hold(panel.open, panel.close, rates, request.capital, request.costs)
     return Outcome(simulation, rates, coverage, baseline)

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import optuna
 
+from mcp_trader.backtest import edge
 from mcp_trader.backtest import signals as rules
 from mcp_trader.backtest.engine import simulate
 from mcp_trader.backtest.funding import funding_grid
-from mcp_trader.backtest.inputs import confluence_signals
+from mcp_trader.backtest.inputs import confluence_score
 from mcp_trader.backtest.metrics import bars_per_year, returns_of
 from mcp_trader.backtest.params import Costs, Risk
 from mcp_trader.features.dataset import FeatureSet
@@ -59,8 +60,8 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         params = suggest(trial, self.target)
         returns, fold_sharpes, trades = [], [], 0
-        for k, (bars, signal, strength) in enumerate(self._folds(params, trial.number)):
-            fold_returns, fold_trades = self._trade(bars, signal, strength, params["strategy"])
+        for k, (bars, signal, expected) in enumerate(self._folds(params, trial.number)):
+            fold_returns, fold_trades = self._trade(bars, signal, expected, params["strategy"])
             returns.append(fold_returns)
             trades += fold_trades
             fold_sharpes.append(self._annualised(fold_returns))
@@ -79,23 +80,27 @@ class Objective:
         return self._annualised(chained)
 
     def _folds(self, params: dict, number: int):
-        """(test bar range, signal, strength) per fold, fitted lazily so that pruning saves the later fits."""
+        """(test bar range, signal, expected move) per fold, fitted lazily so that pruning saves the later fits."""
         fs = self.market.fs
+        shortest = fs.spec.bars[fs.spec.shortest]
         if self.target == "confluence":
-            signal, strength = confluence_signals(fs.panel, fs.frame, params["strategy"]["threshold"])
+            score = confluence_score(fs.panel, fs.frame)
+            signal, _ = rules.from_confluence(score, params["strategy"]["threshold"])
+            width = edge.barrier_width(fs.panel.close, params["strategy"]["max_hold_bars"], 1.0, shortest)
             for bars in self._confluence_folds():
-                yield bars, signal, strength
+                yield bars, signal, edge.expected_from_score(score, width)
             return
         labels = LabelSpec(**params["labels"])
         data = training_data(fs, "general", labels)
+        width = edge.barrier_width(fs.panel.close, labels.horizon, labels.barrier, shortest)
         splits = walk_forward(data, self.folds, labels.horizon, "expanding", TEST_SHARE, VAL_SHARE)
         for k, split in enumerate(splits):
             learner = make_learner(self._train_request(params), self.device)
             learner.fit(data, split.train, split.val, self._within(number, k))
             proba = np.full((*fs.panel.shape, len(CLASSES)), np.nan)
             proba[data.bar[split.test], data.asset[split.test]] = learner.predict_proba(data, split.test)
-            signal, strength = rules.from_probabilities(proba, params["strategy"]["min_confidence"])
-            yield split.test_bars, signal, strength
+            signal, _ = rules.from_probabilities(proba, params["strategy"]["min_confidence"])
+            yield split.test_bars, signal, edge.expected_from_probabilities(proba, width)
 
     def _confluence_folds(self) -> list[tuple[int, int]]:
         """The rule learns nothing, so its test blocks are the same for every trial: found once."""
@@ -105,13 +110,18 @@ class Objective:
             self._rule_folds = [split.test_bars for split in splits]
         return self._rule_folds
 
-    def _trade(self, bars: tuple[int, int], signal, strength, strategy: dict) -> tuple[np.ndarray, int]:
+    def _trade(self, bars: tuple[int, int], signal, expected, strategy: dict) -> tuple[np.ndarray, int]:
+        """The fold's test bars traded as run_backtest trades them: the cost gate, then the engine."""
         a, b = bars
         panel, m = self.market.fs.panel, self.market
         risk = Risk(stop_atr=strategy["stop_atr"], take_profit_atr=strategy["take_profit_atr"])
         hold = strategy.get("max_hold_bars", DEFAULT_HORIZON)
+        min_hold = self.market.fs.spec.bars[self.market.fs.spec.shortest] if self.target == "confluence" else 0
+        gated, strength, fraction, _ = edge.gate(signal[a:b], expected[a:b], strategy["cost_margin"], Costs(), risk,
+                                                 self.capital, panel.close[a:b], m.atr[a:b], panel.volume[a:b])
         sim = simulate(panel.open[a:b], panel.high[a:b], panel.low[a:b], panel.close[a:b], panel.volume[a:b],
-                       signal[a:b], strength[a:b], m.atr[a:b], m.funding[a:b], self.capital, risk, Costs(), hold)
+                       gated, strength, m.atr[a:b], m.funding[a:b], self.capital, risk, Costs(), hold, fraction,
+                       min_hold)
         return returns_of(sim.equity, self.capital), len(sim.trades)
 
     def _train_request(self, params: dict) -> TrainRequest:

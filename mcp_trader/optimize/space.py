@@ -15,6 +15,7 @@ def suggest(trial, target: str) -> dict[str, Any]:
     strategy = {
         "stop_atr": trial.suggest_float("stop_atr", 1.0, 4.0),
         "take_profit_atr": trial.suggest_float("take_profit_atr", 1.0, 6.0),
+        "cost_margin": trial.suggest_float("cost_margin", 0.0, 3.0),  # of the cost gate (mcp_trader.backtest.edge)
     }
     if target == "confluence":
         strategy["threshold"] = trial.suggest_float("threshold", 0.2, 0.9)

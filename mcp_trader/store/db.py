@@ -210,6 +210,15 @@ MIGRATIONS: tuple[str, ...] = (
         report TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE loop_entries (
+        loop_id TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        last_bar TEXT NOT NULL,
+        bars INTEGER NOT NULL,
+        PRIMARY KEY (loop_id, symbol)
+    );
+    """,
 )
 
 

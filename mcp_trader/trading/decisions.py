@@ -1,7 +1,8 @@
 """The backtest engine's bar-close rules (engine.py steps 3 and 5) for one bar of live signals, so the paper loop
-decides as a backtest would: stops and take-profits met by the bar, then exits on an opposite signal or the holding
-limit, then entries by signal strength while positions stay under the limit, sized risk × equity / (stop_atr × ATR)
-and cut so that gross notional stays within max_leverage × equity (and, here, the guard's notional per order)."""
+decides as a backtest would: stops and take-profits met by the bar, then exits on an opposite signal (after the
+minimum holding time) or the holding limit, then entries by signal strength while positions stay under the limit,
+sized risk × equity / (stop_atr × ATR) × the signal's size fraction (the cost gate's) and cut so that gross notional
+stays within max_leverage × equity (and, here, the guard's notional per order)."""
 
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ class BarSignal:
     high: float
     low: float
     atr: float | None
+    fraction: float = 1.0  # of the risk-based size, from the cost gate
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,12 @@ class Rules:
     max_order_notional: float
     max_hold_bars: int  # 0 = no limit
     allow_short: bool
+    min_hold_bars: int = 0  # an opposite signal exits only after this many bars held
 
 
 def decide(rules: Rules, bar: dict[str, BarSignal], held: dict[str, Held], equity: float,
-           ) -> tuple[list[Exit], list[Entry]]:
+           since_entry: dict[str, int] | None = None) -> tuple[list[Exit], list[Entry]]:
+    """`since_entry`: bars from each symbol's latest entry decision to this bar (as the engine counts them)."""
     exits = _stops(bar, held)
     leaving = {e.symbol for e in exits}
     staying, committed = 0, 0.0
@@ -67,14 +71,15 @@ def decide(rules: Rules, bar: dict[str, BarSignal], held: dict[str, Held], equit
         if symbol in leaving:
             continue
         now = bar.get(symbol)
-        if now is not None and now.signal == -h.side:
+        if now is not None and now.signal == -h.side and h.bars_held + 1 >= rules.min_hold_bars:
             exits.append(Exit(symbol, "signal"))
         elif now is not None and rules.max_hold_bars > 0 and h.bars_held + 1 >= rules.max_hold_bars:
             exits.append(Exit(symbol, "time"))
         else:
             staying += 1
             committed += h.quantity * (now.close if now else 0.0)
-    return exits, _entries(rules, bar, held, {e.symbol: e.reason for e in exits}, staying, committed, equity)
+    return exits, _entries(rules, bar, held, {e.symbol: e.reason for e in exits}, staying, committed, equity,
+                           since_entry or {})
 
 
 def _stops(bar: dict[str, BarSignal], held: dict[str, Held]) -> list[Exit]:
@@ -91,12 +96,14 @@ def _stops(bar: dict[str, BarSignal], held: dict[str, Held]) -> list[Exit]:
 
 
 def _entries(rules: Rules, bar: dict[str, BarSignal], held: dict[str, Held], leaving: dict[str, str], staying: int,
-             committed: float, equity: float) -> list[Entry]:
+             committed: float, equity: float, since_entry: dict[str, int]) -> list[Entry]:
     candidates = []
     for symbol, now in bar.items():
         s = now.signal
         if s == 0 or not (now.atr and now.atr > 0) or (s < 0 and not rules.allow_short):
             continue
+        if since_entry.get(symbol, rules.min_hold_bars) < rules.min_hold_bars:
+            continue  # entered too recently: at most one entry per minimum holding time
         h, reason = held.get(symbol), leaving.get(symbol)
         if h is not None and reason not in ("stop", "take_profit") and (reason is None or s != -h.side):
             continue  # still held at the close, or leaving on time with the signal unchanged: only a reversal
@@ -106,7 +113,7 @@ def _entries(rules: Rules, bar: dict[str, BarSignal], held: dict[str, Held], lea
         if staying >= rules.max_positions:
             break
         distance = rules.stop_atr * now.atr
-        size = min(rules.risk_per_trade * equity / distance, rules.max_order_notional / now.close)
+        size = min(rules.risk_per_trade * equity / distance * now.fraction, rules.max_order_notional / now.close)
         size = min(size, (rules.max_leverage * equity - committed) / now.close) * SIZE_MARGIN
         if size <= 0:
             continue

@@ -30,6 +30,8 @@ class LoopRequest(BaseModel):
     max_bars: int | None = Field(None, ge=1, le=1_000_000, description="Stop after acting on this many bars.")
     take_profit_atr: float = Field(3.0, ge=0, le=100, description="As the backtest: 0 = none.")
     max_hold_bars: int = Field(DEFAULT_HOLD_BARS, ge=0, le=100_000, description="0 = hold until a signal exits.")
+    min_hold_bars: int | None = Field(None, ge=0, le=100_000, description="As the backtest: an opposite signal exits "
+                                      "after this many bars; default 0 for a model, 24 (1h bars) for confluence.")
     allow_short: bool = True
     collect: bool = Field(True, description="Fetch new candles each poll (skipped when the server is offline).")
 
@@ -76,7 +78,9 @@ async def act_on_bar(home: Home, loop_id: str, request: LoopRequest, picked) -> 
     bar = {d.symbol: await _bar_signal(desk, d) for d in picked if d.time == bar_time and not math.isnan(d.close)}
     held = await _held(home, loop_id)
     equity = (await desk.valuation("paper")).equity
-    exits, entries = decisions.decide(_rules(home, request), {_perp(s): b for s, b in bar.items()}, held, equity)
+    since = await _since_entry(home, loop_id, bar_time.isoformat())
+    exits, entries = decisions.decide(_rules(home, request), {_perp(s): b for s, b in bar.items()}, held, equity,
+                                      since)
     tag = f"{loop_id[-10:]}-{int(bar_time.timestamp())}"
     actions = BarActions(bar=bar_time.isoformat(), orders=[], exits={}, refused={})
     for e in exits:
@@ -85,6 +89,20 @@ async def act_on_bar(home: Home, loop_id: str, request: LoopRequest, picked) -> 
         await _enter(desk, home, loop_id, e, bar_time.isoformat(), request, f"{tag}-{_slug(e.symbol)}-e", actions)
     await _age(home, loop_id, {s for s in held if s not in actions.exits}, bar_time.isoformat())
     return actions
+
+
+async def _since_entry(home: Home, loop_id: str, bar: str) -> dict[str, int]:
+    """Bars from each symbol's latest entry decision to `bar` (as the engine counts them), the same when a bar is
+    acted on again after a restart: an entry made at `bar` itself is left out, so that its replay decides it again
+    (its client id answers it, never repeats it)."""
+    rows = await (await home.db()).fetch_all("SELECT * FROM loop_entries WHERE loop_id = ?", loop_id)
+    since = {}
+    for r in rows:
+        if r["last_bar"] < bar:
+            since[r["symbol"]] = r["bars"] + 1
+        elif r["bars"] > 0:  # this bar was acted on, and the count aged, before
+            since[r["symbol"]] = r["bars"]
+    return since
 
 
 async def _exit(desk, home: Home, loop_id: str, h: Held, client_id: str, actions: BarActions, reason: str) -> None:
@@ -112,13 +130,18 @@ async def _enter(desk, home: Home, loop_id: str, e: decisions.Entry, bar: str, r
         placement = await _place(desk, OrderRequest(symbol=e.symbol, side=side, quantity=e.quantity,
                                                     client_order_id=client_id), actions)
         order = placement.order if placement else None
-    if order is None or not order.filled_quantity:
+    if order is None:
+        return
+    db = await home.db()
+    async with db.transaction() as conn:  # the minimum holding time counts from here, as the engine's
+        await conn.execute("INSERT INTO loop_entries VALUES (?, ?, ?, 0) ON CONFLICT (loop_id, symbol) DO UPDATE "
+                           "SET last_bar = excluded.last_bar, bars = 0", (loop_id, e.symbol, bar))
+    if not order.filled_quantity:
         return
     price = order.average_price
     stop = price - e.side * e.distance
     target = price + e.side * e.distance * request.take_profit_atr / home.settings.stop_atr \
         if request.take_profit_atr > 0 else None
-    db = await home.db()
     async with db.transaction() as conn:
         await conn.execute("INSERT OR IGNORE INTO loop_positions VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
                            (loop_id, e.symbol, e.side, order.filled_quantity, stop, target, bar))
@@ -147,7 +170,8 @@ async def _bar_signal(desk, d) -> BarSignal:
     bars = await desk.prices.bars_after(_perp(d.symbol), d.time.isoformat())
     high, low = (float(bars["high"].iloc[0]), float(bars["low"].iloc[0])) if len(bars) else (d.close, d.close)
     atr = None if math.isnan(d.atr) else float(d.atr)
-    return BarSignal(_perp(d.symbol), int(d.signal), float(d.strength), float(d.close), high, low, atr)
+    return BarSignal(_perp(d.symbol), int(d.signal), float(d.strength), float(d.close), high, low, atr,
+                     float(d.fraction))
 
 
 async def _held(home: Home, loop_id: str) -> dict[str, Held]:
@@ -158,6 +182,8 @@ async def _held(home: Home, loop_id: str) -> dict[str, Held]:
 async def _age(home: Home, loop_id: str, symbols: set[str], bar: str) -> None:
     db = await home.db()
     async with db.transaction() as conn:
+        await conn.execute("UPDATE loop_entries SET bars = bars + 1, last_bar = ? WHERE loop_id = ? AND last_bar < ?",
+                           (bar, loop_id, bar))
         for symbol in symbols:  # once per bar, even when the bar is acted on again after a restart
             await conn.execute("UPDATE loop_positions SET bars_held = bars_held + 1, last_bar = ? WHERE loop_id = ? "
                                "AND symbol = ? AND last_bar < ?", (bar, loop_id, symbol, bar))
@@ -172,7 +198,20 @@ def _rules(home: Home, request: LoopRequest) -> Rules:
     s = home.settings
     return Rules(risk_per_trade=s.risk_per_trade, stop_atr=s.stop_atr, take_profit_atr=request.take_profit_atr,
                  max_positions=s.max_positions, max_leverage=s.max_leverage, max_order_notional=s.max_order_notional,
-                 max_hold_bars=request.max_hold_bars, allow_short=request.allow_short)
+                 max_hold_bars=request.max_hold_bars, allow_short=request.allow_short,
+                 min_hold_bars=_min_hold(request))
+
+
+def _min_hold(request: LoopRequest) -> int:
+    """The backtest's default: none for a model, the shortest feature window's bars for the confluence rule."""
+    if request.min_hold_bars is not None:
+        return request.min_hold_bars
+    if request.signals.strategy != "confluence":
+        return 0
+    from mcp_trader.features.spec import make_spec
+
+    spec = make_spec(request.signals.timeframe or "1h")
+    return spec.bars[spec.shortest]
 
 
 async def _collect(home: Home, request: LoopRequest, symbols: list[str]) -> None:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from mcp_trader.backtest.inputs import BacktestRequest
     from mcp_trader.features.panel import Panel
     from mcp_trader.features.spec import FeatureSpec
+    from mcp_trader.models.data import LabelSpec
     from mcp_trader.models.records import ModelRecord
 
 Strategy = Literal["model", "confluence"]
@@ -64,6 +65,10 @@ class SignalRequest(BaseModel):
                                                   "one, else the native learner; always; never.")
     sources: list[str] | None = Field(None, description="Confluence: preferred sources among the stored candles.")
     market: MarketType = Field("perp", description="Confluence: the market of the symbols.")
+    cost_margin: float = Field(0.5, ge=0, le=20, description="Act only where the expected move over the horizon is "
+                                                             "at least (1 + cost_margin) × the round-trip cost.")
+    capital: float = Field(10_000.0, gt=0, le=1e12, description="The account whose risk-sized order the cost "
+                                                                "estimate's market impact is for.")
 
     @model_validator(mode="before")
     @classmethod
@@ -80,7 +85,7 @@ class SignalRequest(BaseModel):
         return BacktestRequest(
             strategy=self.strategy, model_id=self.model_id, signals="after_training", symbols=self.symbols,
             timeframe=self.timeframe, end=self.as_of, min_confidence=self.min_confidence, threshold=self.threshold,
-            sources=self.sources, market=self.market,
+            sources=self.sources, market=self.market, cost_margin=self.cost_margin, capital=self.capital,
         )
 
 
@@ -97,6 +102,10 @@ class Decision:
     confidence: float  # the most likely class's probability, or |confluence score|; NaN without a prediction
     probabilities: tuple[float, float, float] | None  # SELL, HOLD, BUY (a model)
     score: float | None  # the confluence score (the confluence strategy)
+    expected_move: float = float("nan")  # over the horizon, a return (mcp_trader.backtest.edge)
+    round_trip_cost: float = float("nan")
+    fraction: float = 0.0  # of the risk-based size
+    raw_signal: int = 0  # before the cost gate
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,11 @@ class SymbolSignal(BaseModel):
     time: str = Field(description="Open time (UTC) of the bar decided at; the decision is taken at its close.")
     close: float | None = Field(description="That bar's close; null when the symbol has no candle there.")
     atr: float | None = Field(description="ATR(14) at that bar, in price units: what stops and sizes use.")
+    expected_move: float | None = Field(None, description="Expected return over the horizon: (P(BUY) − P(SELL)) × "
+                                                          "the barrier width, or score × a one-σ width.")
+    round_trip_cost: float | None = Field(None, description="Fees, slippage and impact in and out, as a return.")
+    size_fraction: float | None = Field(None, description="Share of the risk-based size taken: the expected move "
+                                                          "left after costs, over the expected move.")
     note: str | None = None
 
 
@@ -177,7 +191,8 @@ async def _model(home: Home, request: SignalRequest) -> Snapshot:
     panel, inputs = await _window(home, record.inputs, spec, request.as_of, _seq_len(record))
     predictor, name, notes = await _predictor(home, record, request.use_onnx)
     proba = await asyncio.to_thread(_probabilities, panel, spec, inputs, record, predictor)
-    decisions = await asyncio.to_thread(_model_decisions, panel, traded, proba, request.min_confidence)
+    window = record.labels.vol_window or spec.bars[spec.shortest]
+    decisions = await asyncio.to_thread(_model_decisions, panel, traded, proba, request, record.labels, window)
     if record.variant == "aster_native":
         notes.append(f"aster_native: listing_age and history_bars count from the first bar read ({len(panel.index)} "
                      "bars back), a backtest's from its span's start, so they and the signal can differ from it")
@@ -197,7 +212,7 @@ async def _confluence(home: Home, request: SignalRequest) -> Snapshot:
     traded = [parse_symbol(s, request.market, f"symbols[{i}]").unified for i, s in enumerate(request.symbols)]
     stored = await _stored_inputs(home, universe, spec.timeframe, request.sources)
     panel, inputs = await _window(home, stored, spec, request.as_of, 1)
-    decisions = await asyncio.to_thread(_confluence_decisions, panel, spec, traded, request.threshold)
+    decisions = await asyncio.to_thread(_confluence_decisions, panel, spec, traded, request)
     return _snapshot(panel, decisions, "rule", inputs, None, notes)
 
 
@@ -379,46 +394,62 @@ def _feature_set(panel: "Panel", spec: "FeatureSpec", inputs: list[FeatureInput]
     return FeatureSet(record, table.frame, panel, spec, cached=False, notes=[])
 
 
-def _model_decisions(panel: "Panel", traded: list[str], proba: "np.ndarray", min_confidence: float) -> list[Decision]:
+def _model_decisions(panel: "Panel", traded: list[str], proba: "np.ndarray", request: SignalRequest,
+                     labels: "LabelSpec", vol_window: int) -> list[Decision]:
+    """The rule on the model's probabilities at the last bar, its expected move measured on its own barriers."""
     import numpy as np
 
+    from mcp_trader.backtest import edge
     from mcp_trader.backtest import signals as rules
 
-    signal, strength = rules.from_probabilities(proba, min_confidence)
+    signal, _ = rules.from_probabilities(proba, request.min_confidence)
+    width = edge.barrier_width(panel.close, labels.horizon, labels.barrier, vol_window)[-1]
+    expected = edge.expected_from_probabilities(proba, width)
     confidence = np.where(np.isnan(proba).any(axis=1), np.nan, np.nan_to_num(proba).max(axis=1))
-    return _decisions(panel, traded, signal, strength, confidence,
+    return _decisions(panel, traded, request, signal, expected, confidence,
                       lambda j: None if np.isnan(proba[j]).any() else tuple(float(p) for p in proba[j]), lambda j: None)
 
 
-def _confluence_decisions(panel: "Panel", spec: "FeatureSpec", traded: list[str], threshold: float) -> list[Decision]:
+def _confluence_decisions(panel: "Panel", spec: "FeatureSpec", traded: list[str],
+                          request: SignalRequest) -> list[Decision]:
     import numpy as np
 
+    from mcp_trader.backtest import edge
     from mcp_trader.backtest import signals as rules
+    from mcp_trader.backtest.inputs import DEFAULT_MAX_HOLD
     from mcp_trader.features.builder import build
     from mcp_trader.features.dataset import reference_symbol
 
     frame = build(panel, spec, reference_symbol(panel)).frame
     latest = frame.xs(panel.index[-1], level="time")["confluence_score"]
     score = np.array([float(latest.get(s, np.nan)) for s in panel.symbols])
-    signal, strength = rules.from_confluence(score, threshold)
-    return _decisions(panel, traded, signal, strength, np.abs(score), lambda j: None,
+    signal, _ = rules.from_confluence(score, request.threshold)
+    shortest = spec.bars[spec.shortest]
+    expected = edge.expected_from_score(score, edge.barrier_width(panel.close, DEFAULT_MAX_HOLD, 1.0, shortest)[-1])
+    return _decisions(panel, traded, request, signal, expected, np.abs(score), lambda j: None,
                       lambda j: None if np.isnan(score[j]) else float(score[j]))
 
 
-def _decisions(panel: "Panel", traded: list[str], signal, strength, confidence, probabilities,
-               score) -> list[Decision]:
-    """Decisions at the panel's last bar for the traded symbols, with the ATR the backtest engine gets."""
+def _decisions(panel: "Panel", traded: list[str], request: SignalRequest, signal, expected, confidence,
+               probabilities, score) -> list[Decision]:
+    """Decisions at the panel's last bar for the traded symbols, through the backtest's cost gate, with the ATR the
+    backtest engine gets."""
+    from mcp_trader.backtest import edge
+    from mcp_trader.backtest.params import Costs, Risk
     from mcp_trader.features.indicators import atr
 
     ranges = atr(panel)[-1]
+    gated, strength, fraction, cost = edge.gate(signal, expected, request.cost_margin, Costs(), Risk(), request.capital,
+                                                panel.close[-1], ranges, panel.volume[-1])
     time = panel.index[-1].to_pydatetime()
     out = []
     for symbol in traded:
         j = panel.column(symbol)
         out.append(Decision(
-            symbol=symbol, time=time, signal=int(signal[j]), strength=float(strength[j]),
+            symbol=symbol, time=time, signal=int(gated[j]), strength=float(strength[j]),
             close=float(panel.close[-1, j]), atr=float(ranges[j]), confidence=float(confidence[j]),
-            probabilities=probabilities(j), score=score(j),
+            probabilities=probabilities(j), score=score(j), expected_move=float(expected[j]),
+            round_trip_cost=float(cost[j]), fraction=float(fraction[j]), raw_signal=int(signal[j]),
         ))
     return out
 
@@ -455,8 +486,18 @@ def _symbol_signal(d: Decision) -> SymbolSignal:
         symbol=d.symbol, signal=NAMES[d.signal], confidence=_number(d.confidence),
         probabilities=dict(zip(CLASS_NAMES, d.probabilities, strict=True)) if d.probabilities else None,
         confluence_score=d.score, time=_iso(d.time), close=d.close if present else None, atr=_number(d.atr),
-        note=None if present else "no candle at this bar: HOLD; collect_data may fill it",
+        expected_move=_number(d.expected_move), round_trip_cost=_number(d.round_trip_cost),
+        size_fraction=d.fraction if d.signal else None, note=_note(d, present),
     )
+
+
+def _note(d: Decision, present: bool) -> str | None:
+    if not present:
+        return "no candle at this bar: HOLD; collect_data may fill it"
+    if d.raw_signal and not d.signal:
+        return (f"{NAMES[d.raw_signal]} by the rule, but its expected move ({d.expected_move:+.3%}) does not pay the "
+                f"round trip ({d.round_trip_cost:.3%}) by the margin: HOLD")
+    return None
 
 
 def _notes(snap: Snapshot, as_of: datetime | None, step: timedelta, in_sample: bool, synthetic: bool) -> list[str]:
