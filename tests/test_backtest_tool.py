@@ -260,6 +260,17 @@ async def test_a_kept_model_trades_the_bars_after_its_training_data(mcp: Client)
     assert summary["start"] > early["trained_until"] and summary["end"].startswith("2024-09-30T23:00")
     assert "after its training data" in summary["signals"] and summary["symbols"] == early["symbols"]
     assert summary["bars"] >= 90 * 24 and summary["trades"]["trades"] > 0
+    forward = summary["forward"]
+    walk_forward = (await call(mcp, "run_backtest", {"model_id": early["model_id"], "wait_seconds": 120}))["result"]
+    assert forward["out_of_sample"]["sharpe"] == pytest.approx(walk_forward["metrics"]["sharpe"])
+    assert forward["out_of_sample"]["sharpe_interval"] == walk_forward["intervals"]["sharpe"]
+    assert forward["after_training"]["sharpe"] == pytest.approx(summary["metrics"]["sharpe"])
+    band, realised = forward["out_of_sample"]["sharpe_interval"], summary["metrics"]["sharpe"]
+    assert forward["inside"] == (band["low"] <= realised <= band["high"])
+    assert ("inside" if forward["inside"] else "the out-of-sample 95% interval") in forward["verdict"]
+    per_day = summary["trades"]["trades"] / (summary["bars"] / 24)
+    assert forward["after_training"]["trades_per_day"] == pytest.approx(per_day)
+    assert walk_forward["forward"] is None  # only an after-training run is held against another
 
     text = await error_of(mcp, "run_backtest", {"model_id": early["model_id"], "signals": "after_training",
                                                 "start": "2024-06-01"})

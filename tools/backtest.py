@@ -34,7 +34,8 @@ stop wins when a bar reaches both); perpetual funding is paid where its history 
 of equity risked per trade against the stop, at most 5 positions, 3× gross leverage (all settable).
 A model's signals are honest: by default its walk-forward out-of-sample predictions (each bar scored
 by a model that never saw it); signals='after_training' applies the kept model to bars after its
-training data. Cost: a few seconds for 10 assets × a year of 1h bars. Runs as a job: waits up to
+training data and says whether the realised Sharpe falls inside the out-of-sample run's interval.
+Cost: a few seconds for 10 assets × a year of 1h bars. Runs as a job: waits up to
 wait_seconds, then answers with a job id for get_job. The result: run id, return, Sharpe, Sortino,
 Calmar, drawdown, 95 % intervals of the Sharpe, annual return and drawdown (stationary block bootstrap,
 seeded) and the Sharpe's standard error, trade statistics, fees/slippage/funding paid, exposure, the same figures for

@@ -4,6 +4,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from mcp_trader.backtest.forward import Forward
 from mcp_trader.backtest.funding import FundingCoverage
 from mcp_trader.backtest.intervals import Intervals
 from mcp_trader.backtest.metrics import CostsPaid, Exposure, Headline, TradeStats
@@ -49,6 +50,7 @@ class BacktestRecord(BaseModel):
     funding: list[FundingCoverage]
     metrics: Headline
     intervals: Intervals | None = None  # runs recorded before intervals existed have none
+    forward: Forward | None = None  # an after-training run against the model's out-of-sample run
     trades: TradeStats
     costs_paid: CostsPaid
     exposure: Exposure
@@ -81,6 +83,8 @@ class BacktestSummary(BaseModel):
                                                     "and the Sharpe's standard error.")
     buy_and_hold: Headline
     buy_and_hold_intervals: Intervals | None
+    forward: Forward | None = Field(None, description="signals='after_training': the realised Sharpe against the "
+                                                      "interval of the model's walk-forward out-of-sample backtest.")
     beats_buy_and_hold: bool
     trades: TradeStats
     costs_paid: CostsPaid
@@ -96,8 +100,8 @@ class BacktestSummary(BaseModel):
         return cls(
             run_id=r.id, strategy=r.strategy, model_id=r.model_id, signals=r.signals, symbols=r.symbols,
             timeframe=r.timeframe, start=r.start, end=r.end, bars=r.bars, synthetic=r.synthetic, metrics=r.metrics,
-            intervals=r.intervals, buy_and_hold=r.buy_and_hold, buy_and_hold_intervals=r.buy_and_hold_intervals,
-            beats_buy_and_hold=r.beats_buy_and_hold, trades=r.trades,
+            intervals=r.intervals, forward=r.forward, buy_and_hold=r.buy_and_hold,
+            buy_and_hold_intervals=r.buy_and_hold_intervals, beats_buy_and_hold=r.beats_buy_and_hold, trades=r.trades,
             costs_paid=r.costs_paid, exposure=r.exposure, funding=r.funding, summary=r.summary, notes=r.notes,
             resources={"record": uri, "equity": f"{uri}/equity", "equity_chart": f"{uri}/equity.png",
                        "trades": f"{uri}/trades"},

@@ -19,6 +19,7 @@ from mcp_trader.backtest import metrics
 from mcp_trader.backtest.baseline import buy_and_hold
 from mcp_trader.backtest.charts import equity_chart
 from mcp_trader.backtest.engine import EXIT_REASONS, Simulation, simulate
+from mcp_trader.backtest.forward import Forward, compare, figures
 from mcp_trader.backtest.funding import SOURCE, SPOT, FundingCoverage, funding_grid
 from mcp_trader.backtest.inputs import BacktestRequest, Inputs, build_inputs
 from mcp_trader.backtest.intervals import Intervals, intervals
@@ -42,12 +43,17 @@ async def run_backtest(home: Home, request: BacktestRequest, report: Report = si
     started = perf_counter()
     report(0.0, "loading candles and signals")
     inputs = await build_inputs(home, request)
+    reference = None
+    if request.strategy == "model" and request.signals == "after_training":  # what to hold the run against
+        walk_forward = request.model_copy(update={"signals": "out_of_sample", "start": None, "end": None,
+                                                   "days": None})
+        reference = (walk_forward, await build_inputs(home, walk_forward))
     report(0.6, f"simulating {inputs.panel.shape[0]} bars × {inputs.panel.shape[1]} assets")
     store = RunStore(home.settings.backtests_dir, await home.db())
     run_id = f"bt-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
     staging = store.staging(run_id)
     try:
-        record = await asyncio.to_thread(_run, request, inputs, run_id, staging, report, started)
+        record = await asyncio.to_thread(_run, request, inputs, run_id, staging, report, started, reference)
         await store.publish(record, staging)
     finally:
         if staging.exists():
@@ -69,8 +75,25 @@ def execute(inputs: Inputs, request: BacktestRequest) -> Outcome:
     return Outcome(simulation, rates, coverage, baseline)
 
 
+def forward_check(reference: tuple[BacktestRequest, Inputs], after: "metrics.Headline", spread: Intervals,
+                  inputs: Inputs, trades: int) -> Forward:
+    """This after-training run against the same model's walk-forward out-of-sample run, same settings."""
+    request, walk_forward = reference
+    sim = execute(walk_forward, request).simulation
+    per_year = metrics.bars_per_year(inputs.panel.timeframe)
+    per_day = per_year / 365.25
+    headline = metrics.headline(sim.equity, request.capital, inputs.panel.timeframe)
+    before = figures(walk_forward.panel.index[0].isoformat(), walk_forward.panel.index[-1].isoformat(),
+                     len(walk_forward.panel.index), per_day, headline,
+                     intervals(metrics.returns_of(sim.equity, request.capital), per_year, request.bootstrap),
+                     len(sim.trades))
+    now = figures(inputs.panel.index[0].isoformat(), inputs.panel.index[-1].isoformat(), len(inputs.panel.index),
+                  per_day, after, spread, trades)
+    return compare(before, now, request.bootstrap.confidence)
+
+
 def _run(request: BacktestRequest, inputs: Inputs, run_id: str, staging: Path, report: Report,
-         started: float) -> BacktestRecord:
+         started: float, reference: tuple[BacktestRequest, Inputs] | None = None) -> BacktestRecord:
     outcome = execute(inputs, request)
     panel, sim, coverage = inputs.panel, outcome.simulation, outcome.coverage
     report(0.8, "metrics and charts")
@@ -81,6 +104,7 @@ def _run(request: BacktestRequest, inputs: Inputs, run_id: str, staging: Path, r
     spread = intervals(metrics.returns_of(sim.equity, capital), per_year, request.bootstrap)
     baseline_spread = intervals(metrics.returns_of(outcome.baseline, capital), per_year, request.bootstrap)
     trades = trade_table(inputs, sim)
+    forward = forward_check(reference, headline, spread, inputs, len(trades)) if reference else None
     record = BacktestRecord(
         id=run_id, created_at=now_iso(), strategy=request.strategy, model_id=request.model_id,
         signals=inputs.described, request=request.model_dump(mode="json"), symbols=list(panel.symbols),
@@ -92,7 +116,7 @@ def _run(request: BacktestRequest, inputs: Inputs, run_id: str, staging: Path, r
         candles_hash=inputs.candles_hash(), signals_hash=inputs.signals_hash(), funding_source=SOURCE,
         funding=coverage if request.costs.funding else [c.model_copy(update={"applied": False, "note": "funding "
                                                          "turned off"}) for c in coverage],
-        metrics=headline, intervals=spread,
+        metrics=headline, intervals=spread, forward=forward,
         trades=metrics.trade_stats(trades["pnl"].to_numpy(), trades["bars_held"].to_numpy(),
                                    trades["exit_reason"].tolist(), sim.trade("side")),
         costs_paid=metrics.CostsPaid(fees=float(trades["fees"].sum()), slippage=float(trades["slippage"].sum()),
