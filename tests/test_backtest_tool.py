@@ -136,6 +136,30 @@ async def test_every_run_carries_intervals_for_itself_and_buy_and_hold(mcp: Clie
     assert record["bootstrap"] == {"samples": 200, "seed": 3, "block_bars": 24, "confidence": 0.95}
 
 
+async def test_a_model_run_shows_the_baselines_beside_it(model_run: dict):
+    summary = model_run["summary"]
+    beside = {b["strategy"]: b for b in summary["baselines"]}
+    assert set(beside) == {"flat", "trend_4h", "trend_1d", "breakout_4h", "breakout_1d", "momentum"}
+    assert beside["flat"]["metrics"]["total_return"] == 0 and beside["flat"]["trades"] == 0
+    for name in ("trend_4h", "trend_1d", "breakout_4h", "breakout_1d", "momentum"):
+        run = beside[name]
+        assert run["trades"] > 0 and run["intervals"]["sharpe"]["low"] < run["intervals"]["sharpe"]["high"]
+        assert run["trades_per_day"] == pytest.approx(run["trades"] / (summary["bars"] / 24))
+        assert run["costs_paid"]["fees"] > 0 and run["rule"]
+
+
+async def test_a_baseline_rule_runs_as_a_strategy(mcp: Client, model_run: dict):
+    summary = model_run["summary"]
+    symbols = [s.split(":")[0] for s in summary["symbols"]]
+    rule = (await call(mcp, "run_backtest", {"strategy": "trend_1d", "symbols": symbols, "start": summary["start"],
+                                             "end": summary["end"], "wait_seconds": 120}))["result"]
+    beside = {b["strategy"]: b for b in summary["baselines"]}["trend_1d"]
+    assert rule["strategy"] == "trend_1d" and "baseline trend_1d" in rule["signals"]
+    assert (rule["start"], rule["end"]) == (summary["start"], summary["end"])
+    assert rule["metrics"]["total_return"] == pytest.approx(beside["metrics"]["total_return"], rel=1e-9)
+    assert rule["trades"]["trades"] == beside["trades"]
+
+
 async def test_the_record_says_what_the_run_was_built_from(mcp: Client, model_run: dict):
     summary = model_run["summary"]
     record = json.loads(await read_text(mcp, summary["resources"]["record"]))
@@ -222,6 +246,8 @@ BAD_INPUT = [
                  ["samples"], id="unknown-bootstrap-field"),
     pytest.param({**CONFLUENCE, "cost_margin": -0.5}, "cost_margin", ["greater than or equal to 0"],
                  id="negative-cost-margin"),
+    pytest.param({**CONFLUENCE, "strategy": "trend_2h"}, "strategy", ["trend_4h", "momentum"],
+                 id="unknown-baseline"),
     pytest.param({**CONFLUENCE, "capitl": 5000}, "capitl: is not an argument of run_backtest",
                  ["nearest: capital"], id="misspelt-argument"),
 ]

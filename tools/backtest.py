@@ -20,6 +20,13 @@ Strategy = Annotated[
     Field(description="model (default when model_id is given) or confluence: BUY when the confluence score ≥ "
                       "threshold, SELL when ≤ −threshold."),
 ]
+BacktestStrategy = Annotated[
+    Literal["model", "confluence", "trend_4h", "trend_1d", "breakout_4h", "breakout_1d", "momentum"] | None,
+    Field(description="model (default when model_id is given); confluence: BUY when the confluence score ≥ "
+                      "threshold, SELL when ≤ −threshold; or a baseline rule: trend_4h / trend_1d (20- over 50-bar "
+                      "moving average), breakout_4h / breakout_1d (20-bar Donchian), momentum (cross-sectional, "
+                      "30-day, top and bottom thirds)."),
+]
 
 DESCRIPTION = """Backtest a trained model's signals, or the rule-based confluence strategy, on a portfolio of assets.
 
@@ -45,7 +52,7 @@ buy-and-hold of the same assets, and URIs of the equity curve (JSON, PNG) and th
 async def run_backtest(
     ctx: Context,
     model_id: ModelId = None,
-    strategy: Strategy = None,
+    strategy: BacktestStrategy = None,
     signals: Annotated[
         Literal["out_of_sample", "after_training"],
         Field(description="For a model: its walk-forward out-of-sample predictions, or the kept model on bars after "

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from mcp_trader.backtest import edge
+from mcp_trader.backtest import baselines, edge
 from mcp_trader.backtest import signals as rules
 from mcp_trader.backtest.params import Bootstrap, Costs, Risk
 from mcp_trader.backtest.records import DataUsed, SignalSource, Strategy
@@ -70,6 +70,7 @@ class Inputs:
     strength: np.ndarray
     fraction: np.ndarray  # of the risk-based size: the share of the expected move left after costs
     min_hold_bars: int
+    baselines: dict[str, tuple[np.ndarray, np.ndarray, int]]  # rule → signal, strength, minimum hold on the span
     universe: list[str]
     described: str
     rule: dict
@@ -93,6 +94,8 @@ async def build_inputs(home: Home, request: BacktestRequest) -> Inputs:
     check_span(request)
     if request.strategy == "confluence":
         return await _confluence(home, request)
+    if request.strategy in baselines.RULES:
+        return await _baseline(home, request)
     record = await model_record(home, request)
     if request.signals == "out_of_sample":
         return await _out_of_sample(home, request, record)
@@ -107,13 +110,31 @@ def check_span(request: BacktestRequest) -> None:
         raise InputError("days", "give either days or start, not both")
 
 
-def check_confluence(model_id: str | None, symbols: list[str] | None) -> None:
-    """The confluence strategy trades the symbols it is given, with no model."""
+def check_confluence(model_id: str | None, symbols: list[str] | None, strategy: str = "confluence") -> None:
+    """The confluence strategy (or a baseline rule) trades the symbols it is given, with no model."""
     if model_id is not None:
-        raise InputError("model_id", "the confluence strategy uses no model", "leave model_id out, or strategy='model'")
+        raise InputError("model_id", f"the {strategy} strategy uses no model", "leave model_id out, or "
+                         "strategy='model'")
     if not symbols:
-        raise InputError("symbols", "the confluence strategy needs the assets to trade",
+        raise InputError("symbols", f"the {strategy} strategy needs the assets to trade",
                          "two to 50 symbols, e.g. ['BTC/USDT', 'ETH/USDT', 'SOL/USDT']")
+
+
+async def _baseline(home: Home, request: BacktestRequest) -> Inputs:
+    """A baseline rule traded as a strategy: no model, no cost gate, positions held until the rule turns."""
+    name = request.strategy
+    check_confluence(request.model_id, request.symbols, name)
+    spec = make_spec(request.timeframe or "1h")
+    fs = await build_feature_set(home, _feature_request(request, request.symbols, spec.timeframe, None, spec.longest))
+    traded = [parse_symbol(s, request.market, f"symbols[{i}]").unified for i, s in enumerate(request.symbols)]
+    signal, strength, hold = _on_universe(baselines.rule_signals(name, _columns(fs.panel, traded)), fs.panel, traded)
+    min_hold = hold if request.risk.min_hold_bars is None else request.risk.min_hold_bars
+    rows = _span_rows(fs.panel.index, request, fs.panel.timeframe, fs.panel.index[0])
+    return await _finish(
+        home, request, fs.panel, traded, rows, signal, None, fs.record.inputs, fs.id, fs.record.synthetic, fs.notes,
+        f"baseline {name}: {baselines.RULES[name]}", {"rule": name}, request.risk.max_hold_bars or 0, min_hold,
+        strength,
+    )
 
 
 async def _confluence(home: Home, request: BacktestRequest) -> Inputs:
@@ -165,7 +186,8 @@ async def _out_of_sample(home: Home, request: BacktestRequest, record: ModelReco
     predictions = await asyncio.to_thread(pd.read_parquet, registry.folder(record.id) / "oos_predictions.parquet")
     step = pd.Timedelta(milliseconds=timeframe_ms(record.timeframe))
     first, last = predictions["time"].min(), predictions["time"].max()
-    panel = await stored_panel(home, record.inputs, record.timeframe, first - ATR_WARMUP, last + step)
+    panel = await stored_panel(home, record.inputs, record.timeframe, first - max(ATR_WARMUP, baselines.WARMUP),
+                               last + step)
     notes = []
     if (request.end is not None and _utc(request.end) < first) or (request.start is not None and _utc(
             request.start) > last):
@@ -241,7 +263,9 @@ async def _after_training(home: Home, request: BacktestRequest, record: ModelRec
 
 async def _finish(home, request: BacktestRequest, panel: Panel, traded, rows: np.ndarray, signal, expected,
                   inputs: list[FeatureInput], feature_set_id, synthetic: bool, notes: list[str], described: str,
-                  rule: dict, max_hold: int, min_hold: int) -> Inputs:
+                  rule: dict, max_hold: int, min_hold: int, strength: np.ndarray | None = None) -> Inputs:
+    """The traded span and assets cut from the panel, the signals through the cost gate (a baseline rule, with no
+    expected move, is traded as it stands), and every baseline rule's signals on the same span beside them."""
     if len(rows) < 2:
         raise InputError("start", f"the span holds {len(rows)} bar(s) to trade", "a span of at least two bars")
     columns = [panel.column(s) for s in traded]
@@ -254,19 +278,43 @@ async def _finish(home, request: BacktestRequest, panel: Panel, traded, rows: np
     used = await _data_used(home, [i for i in inputs if i.symbol in traded])
     if synthetic:
         notes = [*notes, "SYNTHETIC data: these results say nothing about real markets"]
-    gated, strength, fraction, _ = edge.gate(signal[ranges], expected[ranges], request.cost_margin, request.costs,
-                                             request.risk, request.capital, sliced.close, full_atr[ranges],
-                                             sliced.volume)
-    described += (f"; taken only where the expected move over the horizon is at least {1 + request.cost_margin:g} × "
-                  "the round-trip cost, sized by the share of it left after costs")
+    if expected is None:
+        gated, strength, fraction = signal[ranges], strength[ranges], np.ones(sliced.shape)
+    else:
+        gated, strength, fraction, _ = edge.gate(signal[ranges], expected[ranges], request.cost_margin,
+                                                 request.costs, request.risk, request.capital, sliced.close,
+                                                 full_atr[ranges], sliced.volume)
+        described += (f"; taken only where the expected move over the horizon is at least "
+                      f"{1 + request.cost_margin:g} × the round-trip cost, sized by the share of it left after costs")
+    beside = {}
+    for name in baselines.RULES:  # on the traded assets alone: momentum ranks only them
+        sig, strg, hold = baselines.rule_signals(name, _columns(panel, traded))
+        beside[name] = (sig[rows], strg[rows], hold)
     if min_hold:
         described += f"; an opposite signal exits after {min_hold} bars held at the earliest"
     return Inputs(
         panel=sliced, atr=full_atr[ranges], signal=gated, strength=strength, fraction=fraction,
-        min_hold_bars=min_hold, universe=list(panel.symbols), described=described,
+        min_hold_bars=min_hold, baselines=beside, universe=list(panel.symbols), described=described,
         rule={**rule, "cost_margin": request.cost_margin, "min_hold_bars": min_hold}, max_hold_bars=max_hold,
         data=used, feature_set_id=feature_set_id, synthetic=synthetic, notes=notes,
     )
+
+
+def _columns(panel: Panel, symbols: list[str]) -> Panel:
+    """The panel's every bar for `symbols` only."""
+    columns = [panel.column(s) for s in symbols]
+    return Panel(symbols=tuple(symbols), timeframe=panel.timeframe, index=panel.index,
+                 **{name: getattr(panel, name)[:, columns] for name in ("open", "high", "low", "close", "volume")})
+
+
+def _on_universe(found: tuple[np.ndarray, np.ndarray, int], panel: Panel,
+                 symbols: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
+    """A rule's (signal, strength, hold) on `symbols` placed on the whole panel's columns (zero elsewhere)."""
+    signal, strength, hold = found
+    out_signal, out_strength = np.zeros(panel.shape, np.int8), np.zeros(panel.shape)
+    columns = [panel.column(s) for s in symbols]
+    out_signal[:, columns], out_strength[:, columns] = signal, strength
+    return out_signal, out_strength, hold
 
 
 async def _barrier_width(home: Home, record: ModelRecord, panel: Panel) -> np.ndarray:
@@ -322,7 +370,7 @@ def _span_rows(index: pd.DatetimeIndex, request: BacktestRequest, timeframe: str
     step = pd.Timedelta(milliseconds=timeframe_ms(timeframe))
     if request.start is not None:
         start = _utc(request.start)
-    elif request.days is not None or request.strategy == "confluence" or request.signals == "after_training":
+    elif request.days is not None or request.strategy != "model" or request.signals == "after_training":
         start = end + step - pd.Timedelta(days=request.days or DEFAULT_DAYS)
     else:
         start = first

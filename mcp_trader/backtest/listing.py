@@ -1,9 +1,11 @@
 """One line per backtest run: what list_backtests and trader://backtests show. Plain pydantic, so the tool's
 contract loads at server start without numpy or pandas."""
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
+
+from mcp_trader.backtest.params import Strategy
 
 if TYPE_CHECKING:
     from mcp_trader.backtest.records import BacktestRecord
@@ -12,7 +14,7 @@ if TYPE_CHECKING:
 class BacktestListing(BaseModel):
     run_id: str
     created_at: str
-    strategy: Literal["model", "confluence"]
+    strategy: Strategy
     model_id: str | None
     symbols: list[str]
     timeframe: str

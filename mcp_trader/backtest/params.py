@@ -1,7 +1,10 @@
 """The backtest's settings: costs, risk and sizing, and the bootstrap of its intervals, each with its default."""
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
+Strategy = Literal["model", "confluence", "trend_4h", "trend_1d", "breakout_4h", "breakout_1d", "momentum"]
 ASTER_MAKER_FEE = 0.0001  # Aster perpetuals, per side
 ASTER_TAKER_FEE = 0.00035
 

@@ -8,9 +8,8 @@ from mcp_trader.backtest.forward import Forward
 from mcp_trader.backtest.funding import FundingCoverage
 from mcp_trader.backtest.intervals import Intervals
 from mcp_trader.backtest.metrics import CostsPaid, Exposure, Headline, TradeStats
-from mcp_trader.backtest.params import Bootstrap, Costs, Risk
+from mcp_trader.backtest.params import Bootstrap, Costs, Risk, Strategy
 
-Strategy = Literal["model", "confluence"]
 SignalSource = Literal["out_of_sample", "after_training"]
 
 
@@ -20,6 +19,18 @@ class DataUsed(BaseModel):
     source: str
     synthetic: bool
     content_hash: str = Field(description="Of the stored dataset when the run read it.")
+
+
+class BaselineRun(BaseModel):
+    """A baseline strategy on the run's span, assets, costs and risk rules."""
+
+    strategy: str
+    rule: str
+    metrics: Headline
+    intervals: Intervals | None
+    trades: int
+    trades_per_day: float
+    costs_paid: CostsPaid
 
 
 class BacktestRecord(BaseModel):
@@ -56,6 +67,7 @@ class BacktestRecord(BaseModel):
     exposure: Exposure
     buy_and_hold: Headline
     buy_and_hold_intervals: Intervals | None = None
+    baselines: list[BaselineRun] = []
     beats_buy_and_hold: bool
     monthly_returns: list[dict[str, Any]]
     summary: str
@@ -85,6 +97,8 @@ class BacktestSummary(BaseModel):
     buy_and_hold_intervals: Intervals | None
     forward: Forward | None = Field(None, description="signals='after_training': the realised Sharpe against the "
                                                       "interval of the model's walk-forward out-of-sample backtest.")
+    baselines: list[BaselineRun] = Field(description="Flat, trend following and breakout on 4h and 1d, and "
+                                                     "cross-sectional momentum on the same span, costs and risk.")
     beats_buy_and_hold: bool
     trades: TradeStats
     costs_paid: CostsPaid
@@ -101,8 +115,9 @@ class BacktestSummary(BaseModel):
             run_id=r.id, strategy=r.strategy, model_id=r.model_id, signals=r.signals, symbols=r.symbols,
             timeframe=r.timeframe, start=r.start, end=r.end, bars=r.bars, synthetic=r.synthetic, metrics=r.metrics,
             intervals=r.intervals, forward=r.forward, buy_and_hold=r.buy_and_hold,
-            buy_and_hold_intervals=r.buy_and_hold_intervals, beats_buy_and_hold=r.beats_buy_and_hold, trades=r.trades,
-            costs_paid=r.costs_paid, exposure=r.exposure, funding=r.funding, summary=r.summary, notes=r.notes,
+            buy_and_hold_intervals=r.buy_and_hold_intervals, baselines=r.baselines,
+            beats_buy_and_hold=r.beats_buy_and_hold, trades=r.trades, costs_paid=r.costs_paid, exposure=r.exposure,
+            funding=r.funding, summary=r.summary, notes=r.notes,
             resources={"record": uri, "equity": f"{uri}/equity", "equity_chart": f"{uri}/equity.png",
                        "trades": f"{uri}/trades"},
         )

@@ -16,14 +16,14 @@ import pandas as pd
 
 from mcp_trader import __version__
 from mcp_trader.backtest import metrics
-from mcp_trader.backtest.baseline import buy_and_hold
+from mcp_trader.backtest.baselines import RULES, buy_and_hold
 from mcp_trader.backtest.charts import equity_chart
 from mcp_trader.backtest.engine import EXIT_REASONS, Simulation, simulate
 from mcp_trader.backtest.forward import Forward, compare, figures
 from mcp_trader.backtest.funding import SOURCE, SPOT, FundingCoverage, funding_grid
 from mcp_trader.backtest.inputs import BacktestRequest, Inputs, build_inputs
 from mcp_trader.backtest.intervals import Intervals, intervals
-from mcp_trader.backtest.records import BacktestRecord
+from mcp_trader.backtest.records import BacktestRecord, BaselineRun
 from mcp_trader.backtest.store import RunStore
 from mcp_trader.home import Home
 from mcp_trader.models.base import Report, silent
@@ -75,6 +75,28 @@ def execute(inputs: Inputs, request: BacktestRequest) -> Outcome:
     return Outcome(simulation, rates, coverage, baseline)
 
 
+def baseline_runs(inputs: Inputs, request: BacktestRequest, rates: np.ndarray) -> list[BaselineRun]:
+    """Flat and every baseline rule, traded by the engine on the run's span with its costs and risk rules."""
+    panel, tf, capital = inputs.panel, inputs.panel.timeframe, request.capital
+    per_year = metrics.bars_per_year(tf)
+    days = len(panel.index) / per_year * 365.25
+    flat = np.full(len(panel.index), capital)
+    runs = [BaselineRun(strategy="flat", rule="no position", metrics=metrics.headline(flat, capital, tf),
+                        intervals=None, trades=0, trades_per_day=0.0,
+                        costs_paid=metrics.CostsPaid(fees=0.0, slippage=0.0, funding=0.0))]
+    for name, (signal, strength, hold) in inputs.baselines.items():
+        sim = simulate(panel.open, panel.high, panel.low, panel.close, panel.volume, signal, strength, inputs.atr,
+                       rates, capital, request.risk, request.costs, request.risk.max_hold_bars or 0, None, hold)
+        paid = sim.trade("fees").sum(), sim.trade("slippage").sum(), -sim.trade("funding").sum()
+        runs.append(BaselineRun(
+            strategy=name, rule=RULES[name], metrics=metrics.headline(sim.equity, capital, tf),
+            intervals=intervals(metrics.returns_of(sim.equity, capital), per_year, request.bootstrap),
+            trades=len(sim.trades), trades_per_day=len(sim.trades) / days if days else 0.0,
+            costs_paid=metrics.CostsPaid(fees=float(paid[0]), slippage=float(paid[1]), funding=float(paid[2])),
+        ))
+    return runs
+
+
 def forward_check(reference: tuple[BacktestRequest, Inputs], after: "metrics.Headline", spread: Intervals,
                   inputs: Inputs, trades: int) -> Forward:
     """This after-training run against the same model's walk-forward out-of-sample run, same settings."""
@@ -105,6 +127,7 @@ def _run(request: BacktestRequest, inputs: Inputs, run_id: str, staging: Path, r
     baseline_spread = intervals(metrics.returns_of(outcome.baseline, capital), per_year, request.bootstrap)
     trades = trade_table(inputs, sim)
     forward = forward_check(reference, headline, spread, inputs, len(trades)) if reference else None
+    beside = baseline_runs(inputs, request, outcome.funding)
     record = BacktestRecord(
         id=run_id, created_at=now_iso(), strategy=request.strategy, model_id=request.model_id,
         signals=inputs.described, request=request.model_dump(mode="json"), symbols=list(panel.symbols),
@@ -122,6 +145,7 @@ def _run(request: BacktestRequest, inputs: Inputs, run_id: str, staging: Path, r
         costs_paid=metrics.CostsPaid(fees=float(trades["fees"].sum()), slippage=float(trades["slippage"].sum()),
                                      funding=float(-trades["funding"].sum())),
         exposure=_exposure(sim, trades, capital, tf), buy_and_hold=baseline, buy_and_hold_intervals=baseline_spread,
+        baselines=beside,
         beats_buy_and_hold=headline.total_return > baseline.total_return,
         monthly_returns=metrics.monthly_returns(sim.equity, panel.index, capital),
         summary=_summary(inputs, headline, spread, baseline, len(trades)), notes=_notes(inputs, coverage, request),
