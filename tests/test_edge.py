@@ -51,3 +51,26 @@ def test_the_gate_keeps_signals_that_pay_the_margin_in_their_own_direction():
     assert strength == pytest.approx([0.008, 0, 0.007, 0, 0, 0, 0.001])
     assert fraction == pytest.approx([0.8, 0, 7 / 9, 0, 0, 0, 1 / 3])
     assert edge.cost_gate(signal, expected, cost, margin=2.0)[0].tolist() == [1, 0, -1, 0, 0, 0, 0]
+
+
+def test_a_validated_edge_keeps_its_scale_and_noise_gets_none():
+    from mcp_trader.models.edge import edge_scale
+
+    rng = np.random.default_rng(5)
+    implied = rng.normal(0, 0.01, 20_000)
+    calibrated = edge_scale(implied, implied + rng.normal(0, 0.02, 20_000), horizon=1)
+    assert calibrated.slope == pytest.approx(1.0, abs=0.1) and 0.8 < calibrated.scale < calibrated.slope
+    noise = [edge_scale(implied, rng.normal(0, 0.02, 20_000), horizon=24).scale for _ in range(20)]
+    assert sum(s > 0 for s in noise) <= 2  # a one-sided 95 % bound: about one noise model in 20 passes
+    wrong_way = edge_scale(implied, -implied + rng.normal(0, 0.02, 20_000), horizon=1)
+    assert wrong_way.slope < 0 and wrong_way.scale == 0.0
+    assert edge_scale(implied[:50], implied[:50], horizon=1).scale == 0.0  # too few rows to say
+
+
+def test_overlapping_forward_returns_widen_the_standard_error():
+    from mcp_trader.models.edge import edge_scale
+
+    rng = np.random.default_rng(6)
+    implied, forward = rng.normal(0, 0.01, 5000), rng.normal(0, 0.02, 5000)
+    one, day = edge_scale(implied, forward, horizon=1), edge_scale(implied, forward, horizon=24)
+    assert day.slope == one.slope and day.standard_error == pytest.approx(one.standard_error * math.sqrt(24))

@@ -10,7 +10,7 @@ from pydantic import Field
 from mcp_trader.backtest.listing import BacktestListing
 from mcp_trader.backtest.params import Bootstrap, Costs, Risk
 from mcp_trader.tools.context import home_of, tool_errors
-from mcp_trader.tools.contract import CostMargin, Identifier, SymbolList
+from mcp_trader.tools.contract import CostMargin, EdgeChoice, Identifier, SymbolList
 from mcp_trader.tools.data import Market, Sources, Timeframe
 from mcp_trader.tools.jobs import JobView, WaitSeconds, run_as_job
 
@@ -76,6 +76,7 @@ async def run_backtest(
     ] = 0.5,
     threshold: Annotated[float, Field(gt=0, le=1, description="Confluence score to act on (0 to 1).")] = 0.5,
     cost_margin: CostMargin = 0.5,
+    edge: EdgeChoice = "validated",
     risk: Annotated[Risk | None, Field(description="Risk and sizing settings to override.")] = None,
     costs: Annotated[Costs | None, Field(description="Fees, slippage, impact and funding to override.")] = None,
     bootstrap: Annotated[
@@ -99,7 +100,7 @@ async def run_backtest(
             strategy=strategy or ("model" if model_id or not symbols else "confluence"), model_id=model_id,
             signals=signals, symbols=symbols, timeframe=timeframe, start=start, end=end, days=days, capital=capital,
             min_confidence=min_confidence, threshold=threshold, risk=risk or Risk(), costs=costs or Costs(),
-            bootstrap=bootstrap or Bootstrap(), cost_margin=cost_margin, sources=sources, market=market,
+            bootstrap=bootstrap or Bootstrap(), cost_margin=cost_margin, edge=edge, sources=sources, market=market,
         )
         check_span(request)
         if request.model_id is not None:

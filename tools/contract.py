@@ -6,7 +6,7 @@ import difflib
 import json
 import math
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -24,6 +24,12 @@ CostMargin = Annotated[
     float, Field(ge=0, le=20, description="Take a signal only where its expected move over the horizon is at least "
                                           "(1 + cost_margin) × the round-trip cost (fees, slippage, impact); its size "
                                           "is the share of the move left after costs.")
+]
+EdgeChoice = Annotated[
+    Literal["validated", "implied"],
+    Field(description="A model's expected move: validated (default) scales its implied move (P(BUY) − P(SELL)) × "
+                      "barrier width by what its validation rows bore out, 0 when they show no skill beyond noise, so "
+                      "such a model stays flat; implied trades the implied move as it stands."),
 ]
 MAX_PROBLEMS = 10  # a list of 20,000 wrong items is one mistake, not 20,000 lines
 

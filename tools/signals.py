@@ -9,7 +9,7 @@ from pydantic import Field
 
 from mcp_trader.tools.backtest import ModelId, Strategy
 from mcp_trader.tools.context import home_of, tool_errors
-from mcp_trader.tools.contract import CostMargin, SymbolList
+from mcp_trader.tools.contract import CostMargin, EdgeChoice, SymbolList
 from mcp_trader.tools.data import Market, Sources, Timeframe
 from mcp_trader.trading.signals import SignalReport, SignalRequest
 
@@ -62,6 +62,7 @@ async def get_signals(
     sources: Sources = None,
     market: Market = "perp",
     cost_margin: CostMargin = 0.5,
+    edge: EdgeChoice = "validated",
 ) -> SignalReport:
     from mcp_trader.trading.signals import latest_signals  # numpy, pandas & co. load on first call
 
@@ -69,7 +70,7 @@ async def get_signals(
         request = SignalRequest(
             model_id=model_id, strategy=strategy, symbols=symbols, timeframe=timeframe,
             min_confidence=min_confidence, threshold=threshold, as_of=as_of, use_onnx=use_onnx, sources=sources,
-            market=market, cost_margin=cost_margin,
+            market=market, cost_margin=cost_margin, edge=edge,
         )
         return await latest_signals(home_of(ctx), request)
 
@@ -93,6 +94,7 @@ async def get_onnx_signals(
     sources: Sources = None,
     market: Market = "perp",
     cost_margin: CostMargin = 0.5,
+    edge: EdgeChoice = "validated",
 ) -> SignalReport:
     """get_signals of an inference service: ONNX exports only, so the native learners (torch, xgboost) never load."""
     from mcp_trader.errors import InputError
@@ -102,7 +104,7 @@ async def get_onnx_signals(
         request = SignalRequest(
             model_id=model_id, strategy=strategy, symbols=symbols, timeframe=timeframe,
             min_confidence=min_confidence, threshold=threshold, as_of=as_of, use_onnx="always", sources=sources,
-            market=market, cost_margin=cost_margin,
+            market=market, cost_margin=cost_margin, edge=edge,
         )
         try:
             return await latest_signals(home_of(ctx), request)

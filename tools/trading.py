@@ -9,7 +9,7 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from mcp_trader.tools.context import home_of, tool_errors
-from mcp_trader.tools.contract import CostMargin, Identifier, SymbolList, SymbolText, Token
+from mcp_trader.tools.contract import CostMargin, EdgeChoice, Identifier, SymbolList, SymbolText, Token
 from mcp_trader.tools.jobs import JobView
 from mcp_trader.trading.ledger import LedgerOrder
 from mcp_trader.trading.orders import CLIENT_ID, Mode, OrderType, Side
@@ -173,6 +173,7 @@ async def start_paper_trading(
                                                         "default 0 for a model, 24 for confluence (as the backtest).")
     ] = None,
     cost_margin: CostMargin = 0.5,
+    edge: EdgeChoice = "validated",
 ) -> JobView:
     import secrets
 
@@ -184,7 +185,7 @@ async def start_paper_trading(
         try:
             signals = SignalRequest(strategy=strategy, model_id=model_id, symbols=symbols,
                                     min_confidence=min_confidence, threshold=threshold, cost_margin=cost_margin,
-                                    capital=home.settings.paper_balance)
+                                    capital=home.settings.paper_balance, edge=edge)
             request = LoopRequest(signals=signals, poll_seconds=poll_seconds, max_bars=max_bars,
                                   take_profit_atr=take_profit_atr, max_hold_bars=max_hold_bars,
                                   allow_short=allow_short, min_hold_bars=min_hold_bars)

@@ -2,8 +2,10 @@
 the round trip by a margin, and its size is the share of that move left after costs.
 
 Expected move over the horizon, as a return, at each bar's close:
-- a model: (P(BUY) − P(SELL)) × w, where w = barrier × σ × √horizon is the width of the triple barriers it was
-  trained on (σ: the rolling standard deviation of log returns that its labels used, known at the bar);
+- a model: scale × (P(BUY) − P(SELL)) × w, where w = barrier × σ × √horizon is the width of the triple barriers
+  it was trained on (σ: the rolling standard deviation of log returns that its labels used, known at the bar) and
+  scale is how much of that implied move its validation rows bore out (mcp_trader.models.edge: 0 when they show
+  no direction skill beyond noise, so such a model stays flat);
 - the confluence rule: score × w with a one-σ barrier over the holding limit (the score read as P(up) − P(down)).
 Round-trip cost, as a return: two taker fees, two slippages, and twice the square-root impact of the order the
 engine would send (risk × capital / stop distance, within the leverage cap). A signal passes when

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from mcp_trader.backtest import baselines, edge
 from mcp_trader.backtest import signals as rules
-from mcp_trader.backtest.params import Bootstrap, Costs, Risk
+from mcp_trader.backtest.params import Bootstrap, Costs, EdgeUse, Risk
 from mcp_trader.backtest.records import DataUsed, SignalSource, Strategy
 from mcp_trader.data.models import MarketType
 from mcp_trader.data.symbols import parse_symbol
@@ -57,6 +57,7 @@ class BacktestRequest(BaseModel):
     risk: Risk = Risk()
     costs: Costs = Costs()
     cost_margin: float = Field(edge.DEFAULT_MARGIN, ge=0, le=20)
+    edge: EdgeUse = "validated"
     bootstrap: Bootstrap = Bootstrap()
     sources: list[str] | None = None
     market: MarketType = "perp"
@@ -200,8 +201,11 @@ async def _out_of_sample(home: Home, request: BacktestRequest, record: ModelReco
     keep = (bar >= 0) & (asset >= 0)
     columns = [f"p_{c.lower()}" for c in CLASSES]
     proba[bar[keep], asset[keep]] = predictions[columns].to_numpy()[keep]
+    scale = np.ones(panel.shape)  # models trained before validated edge scales trade their implied move
+    if "edge_scale" in predictions and request.edge == "validated":
+        scale[bar[keep], asset[keep]] = predictions["edge_scale"].to_numpy()[keep]
     signal, _ = rules.from_probabilities(proba, request.min_confidence)
-    expected = edge.expected_from_probabilities(proba, await _barrier_width(home, record, panel))
+    expected = scale * edge.expected_from_probabilities(proba, await _barrier_width(home, record, panel))
     rows = _span_rows(panel.index, request, record.timeframe, first, last)
     return await _finish(
         home, request, panel, traded, rows, signal, expected, record.inputs, record.feature_set_id, record.synthetic,
@@ -249,7 +253,7 @@ async def _after_training(home: Home, request: BacktestRequest, record: ModelRec
     signal, _ = rules.from_probabilities(proba, request.min_confidence)
     width = edge.barrier_width(fs.panel.close, record.labels.horizon, record.labels.barrier,
                                record.labels.vol_window or spec.bars[spec.shortest])
-    expected = edge.expected_from_probabilities(proba, width)
+    expected = edge_scale_of(record, request.edge) * edge.expected_from_probabilities(proba, width)
     rows = _span_rows(fs.panel.index, request, record.timeframe, trained_until + step)
     return await _finish(
         home, request, fs.panel, traded, rows, signal, expected, fs.record.inputs, fs.id, fs.record.synthetic,
@@ -298,6 +302,12 @@ async def _finish(home, request: BacktestRequest, panel: Panel, traded, rows: np
         rule={**rule, "cost_margin": request.cost_margin, "min_hold_bars": min_hold}, max_hold_bars=max_hold,
         data=used, feature_set_id=feature_set_id, synthetic=synthetic, notes=notes,
     )
+
+
+def edge_scale_of(record: ModelRecord, use: EdgeUse) -> float:
+    """The kept model's validated scale of its expected moves (1 for a model trained before they were kept, or when
+    the implied move is asked for)."""
+    return 1.0 if record.edge is None or use == "implied" else record.edge.scale
 
 
 def _columns(panel: Panel, symbols: list[str]) -> Panel:

@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 Strategy = Literal["model", "confluence", "trend_4h", "trend_1d", "breakout_4h", "breakout_1d", "momentum"]
+EdgeUse = Literal["validated", "implied"]  # a model's expected move: scaled by its validation, or as implied
 ASTER_MAKER_FEE = 0.0001  # Aster perpetuals, per side
 ASTER_TAKER_FEE = 0.00035
 

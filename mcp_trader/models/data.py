@@ -44,6 +44,7 @@ class TrainingData:
     t1: np.ndarray
     fwd: np.ndarray  # forward log return over the horizon, for IC and the LSTM's regression head
     horizon: int
+    width: np.ndarray | None = None  # barrier × σ × √horizon per row (before costs): the implied move's unit
 
     @cached_property
     def labeled(self) -> np.ndarray:
@@ -91,6 +92,7 @@ def training_data(fs: FeatureSet, variant: Variant, labels: LabelSpec) -> Traini
         features=tuple(features), symbols=panel.symbols, times=panel.index,
         X=frame[features].to_numpy(np.float32)[rows], asset=asset, bar=bar,
         y=lab.y[bar, asset], t1=lab.t1[bar, asset], fwd=lab.fwd[bar, asset], horizon=labels.horizon,
+        width=labels.barrier * vol[bar, asset] * np.sqrt(labels.horizon),
     )
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 from mcp_trader.models import baselines
 from mcp_trader.models.base import CLASSES, Learner, Report
 from mcp_trader.models.data import TrainingData
+from mcp_trader.models.edge import EdgeScale, validated_scale
 from mcp_trader.models.metrics import Metrics, score
 from mcp_trader.models.records import FoldReport, Span, Verdict
 from mcp_trader.models.walkforward import Split
@@ -34,7 +35,7 @@ def evaluate(data: TrainingData, splits: list[Split], make: Callable[[], Learner
         fit = learner.fit(data, split.train, split.val, _within(report, i, len(splits), split.number))
         proba = learner.predict_proba(data, split.test)
         fold_base = {name: fn(data, split.train, split.test) for name, fn in BASELINES.items()}
-        reports.append(_fold_report(data, split, proba, fold_base, fit))
+        reports.append(_fold_report(data, split, proba, fold_base, fit, validated_scale(learner, data, split.val)))
         rows.append(split.test)
         probas.append(proba)
         for name, p in fold_base.items():
@@ -48,7 +49,7 @@ def evaluate(data: TrainingData, splits: list[Split], make: Callable[[], Learner
     }
     return Evaluation(
         folds=reports, overall=overall, baselines=base_scores, verdict=verdict(overall, base_scores, len(splits)),
-        predictions=_predictions(data, splits, test, proba), last=learner,
+        predictions=_predictions(data, splits, test, proba, [r.edge.scale for r in reports]), last=learner,
     )
 
 
@@ -74,12 +75,13 @@ def _pooled(metrics: Metrics, folds: list[Metrics]) -> Metrics:
     return metrics.model_copy(update={"ic": float(np.mean(ics)) if ics else None})
 
 
-def _fold_report(data, split: Split, proba, fold_base: dict, fit: dict) -> FoldReport:
+def _fold_report(data, split: Split, proba, fold_base: dict, fit: dict, edge: EdgeScale) -> FoldReport:
     y, fwd = data.y[split.test], data.fwd[split.test]
     return FoldReport(
         fold=split.number, train=_span(data, split.train), val=_span(data, split.val), test=_span(data, split.test),
         train_rows=len(split.train), val_rows=len(split.val), test_rows=len(split.test), purged_rows=split.purged,
         model=score(y, proba, fwd), baselines={n: score(y, p, fwd) for n, p in fold_base.items()}, fit=fit,
+        edge=edge,
     )
 
 
@@ -89,11 +91,13 @@ def _span(data: TrainingData, rows: np.ndarray) -> Span:
     return Span(start=_iso(data.times[data.bar[rows[0]]]), end=_iso(data.times[data.bar[rows[-1]]]))
 
 
-def _predictions(data: TrainingData, splits: list[Split], test: np.ndarray, proba: np.ndarray) -> pd.DataFrame:
+def _predictions(data: TrainingData, splits: list[Split], test: np.ndarray, proba: np.ndarray,
+                 scales: list[float]) -> pd.DataFrame:
     fold = np.concatenate([np.full(len(s.test), s.number, np.int16) for s in splits])
+    scale = np.concatenate([np.full(len(s.test), k) for s, k in zip(splits, scales, strict=True)])
     frame = pd.DataFrame({
         "time": data.times[data.bar[test]], "symbol": np.asarray(data.symbols)[data.asset[test]], "fold": fold,
-        "label": np.asarray(CLASSES)[data.y[test]], "fwd_return": data.fwd[test],
+        "label": np.asarray(CLASSES)[data.y[test]], "fwd_return": data.fwd[test], "edge_scale": scale,
     })
     for k, name in enumerate(CLASSES):
         frame[f"p_{name.lower()}"] = proba[:, k]

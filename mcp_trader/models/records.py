@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from mcp_trader.features.models import FeatureInput
 from mcp_trader.models.data import LabelSpec
+from mcp_trader.models.edge import EdgeScale
 from mcp_trader.models.metrics import Metrics
 
 
@@ -26,6 +27,7 @@ class FoldReport(BaseModel):
     model: Metrics
     baselines: dict[str, Metrics]
     fit: dict[str, Any]
+    edge: EdgeScale | None = Field(None, description="The validated scale of the fold's expected moves.")
 
 
 class Verdict(BaseModel):
@@ -69,6 +71,7 @@ class ModelRecord(BaseModel):
     baselines: dict[str, Metrics]
     verdict: Verdict
     final_fit: dict[str, Any] = Field(description="The kept model, fitted on every labelled row after evaluation.")
+    edge: EdgeScale | None = Field(None, description="The kept model's validated scale of its expected moves.")
     trained_until: str | None = Field(description="Open time of the last bar whose label the kept model saw.")
     importances: list[Importance] = Field(description="XGBoost's, most important first; empty for an LSTM.")
     device: str
@@ -105,6 +108,10 @@ class TrainingSummary(BaseModel):
     folds: list[Headline]
     test_rows: int
     top_features: list[Importance]
+    edge: EdgeScale | None = Field(description="The kept model's validated scale of its expected moves: 0 means its "
+                                               "validation shows no direction skill beyond noise, and the cost gate "
+                                               "keeps it flat.")
+    fold_edges: list[float] = Field(description="Each fold's validated scale, applied to its test rows.")
     trained_until: str | None
     device: str
     training_seconds: float
@@ -118,6 +125,7 @@ class TrainingSummary(BaseModel):
             horizon=r.labels.horizon, synthetic=r.synthetic, verdict=r.verdict, out_of_sample=Headline.of(r.overall),
             baselines={k: Headline.of(v) for k, v in r.baselines.items()},
             folds=[Headline.of(f.model) for f in r.folds], test_rows=r.overall.rows, top_features=r.importances[:10],
+            edge=r.edge, fold_edges=[f.edge.scale for f in r.folds if f.edge is not None],
             trained_until=r.trained_until, device=r.device, training_seconds=r.training_seconds,
             resources={"report": uri, "importances": f"{uri}/feature-importances.json",
                        "importances_chart": f"{uri}/feature-importances.png"},

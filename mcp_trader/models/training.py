@@ -19,6 +19,7 @@ from mcp_trader.home import Home
 from mcp_trader.models.base import Kind, Learner, Report, Variant, silent
 from mcp_trader.models.data import LabelSpec, TrainingData, training_data
 from mcp_trader.models.device import Device, resolve_device
+from mcp_trader.models.edge import validated_scale
 from mcp_trader.models.evaluate import Evaluation, evaluate
 from mcp_trader.models.params import LSTMParams, XGBParams
 from mcp_trader.models.records import Importance, ModelRecord, WalkForward
@@ -121,6 +122,7 @@ def _fit(request, fs: FeatureSet, data: TrainingData, splits, device, embargo, s
     final = final_split(data, embargo, VAL_SHARE)
     kept = make_learner(request, device)
     final_fit = kept.fit(data, final.train, final.val, _scaled(report, 0.85, 0.98, "final model: "))
+    edge = validated_scale(kept, data, final.val)
     importances = _importances(evaluation, data, splits[-1].test)
     artifacts = kept.save(staging) + _write_artifacts(staging, evaluation)
     return ModelRecord(
@@ -132,7 +134,7 @@ def _fit(request, fs: FeatureSet, data: TrainingData, splits, device, embargo, s
         walk_forward=WalkForward(folds=len(splits), scheme=request.scheme, embargo=embargo, test_share=TEST_SHARE,
                                  val_share=VAL_SHARE),
         folds=evaluation.folds, overall=evaluation.overall, baselines=evaluation.baselines,
-        verdict=evaluation.verdict, final_fit=final_fit, trained_until=_trained_until(data, final),
+        verdict=evaluation.verdict, final_fit=final_fit, edge=edge, trained_until=_trained_until(data, final),
         importances=importances, device=device, training_seconds=round(perf_counter() - started, 2),
         versions=_versions(request.kind), artifacts=[*artifacts, "model.json"],
     )

@@ -23,6 +23,7 @@ from mcp_trader.features.dataset import FeatureSet
 from mcp_trader.features.indicators import atr
 from mcp_trader.models.base import CLASSES, Report, silent
 from mcp_trader.models.data import LabelSpec, training_data
+from mcp_trader.models.edge import validated_scale
 from mcp_trader.models.params import LSTMParams, XGBParams
 from mcp_trader.models.training import TEST_SHARE, VAL_SHARE, TrainRequest, make_learner
 from mcp_trader.models.walkforward import walk_forward
@@ -100,7 +101,8 @@ class Objective:
             proba = np.full((*fs.panel.shape, len(CLASSES)), np.nan)
             proba[data.bar[split.test], data.asset[split.test]] = learner.predict_proba(data, split.test)
             signal, _ = rules.from_probabilities(proba, params["strategy"]["min_confidence"])
-            yield split.test_bars, signal, edge.expected_from_probabilities(proba, width)
+            scale = validated_scale(learner, data, split.val).scale
+            yield split.test_bars, signal, scale * edge.expected_from_probabilities(proba, width)
 
     def _confluence_folds(self) -> list[tuple[int, int]]:
         """The rule learns nothing, so its test blocks are the same for every trial: found once."""

@@ -69,6 +69,8 @@ class SignalRequest(BaseModel):
                                                              "at least (1 + cost_margin) × the round-trip cost.")
     capital: float = Field(10_000.0, gt=0, le=1e12, description="The account whose risk-sized order the cost "
                                                                 "estimate's market impact is for.")
+    edge: Literal["validated", "implied"] = Field("validated", description="A model's expected move: scaled by "
+                                                  "what its validation bore out, or as its probabilities imply.")
 
     @model_validator(mode="before")
     @classmethod
@@ -86,6 +88,7 @@ class SignalRequest(BaseModel):
             strategy=self.strategy, model_id=self.model_id, signals="after_training", symbols=self.symbols,
             timeframe=self.timeframe, end=self.as_of, min_confidence=self.min_confidence, threshold=self.threshold,
             sources=self.sources, market=self.market, cost_margin=self.cost_margin, capital=self.capital,
+            edge=self.edge,
         )
 
 
@@ -192,7 +195,10 @@ async def _model(home: Home, request: SignalRequest) -> Snapshot:
     predictor, name, notes = await _predictor(home, record, request.use_onnx)
     proba = await asyncio.to_thread(_probabilities, panel, spec, inputs, record, predictor)
     window = record.labels.vol_window or spec.bars[spec.shortest]
-    decisions = await asyncio.to_thread(_model_decisions, panel, traded, proba, request, record.labels, window)
+    from mcp_trader.backtest.inputs import edge_scale_of
+
+    decisions = await asyncio.to_thread(_model_decisions, panel, traded, proba, request, record.labels, window,
+                                        edge_scale_of(record, request.edge))
     if record.variant == "aster_native":
         notes.append(f"aster_native: listing_age and history_bars count from the first bar read ({len(panel.index)} "
                      "bars back), a backtest's from its span's start, so they and the signal can differ from it")
@@ -395,8 +401,9 @@ def _feature_set(panel: "Panel", spec: "FeatureSpec", inputs: list[FeatureInput]
 
 
 def _model_decisions(panel: "Panel", traded: list[str], proba: "np.ndarray", request: SignalRequest,
-                     labels: "LabelSpec", vol_window: int) -> list[Decision]:
-    """The rule on the model's probabilities at the last bar, its expected move measured on its own barriers."""
+                     labels: "LabelSpec", vol_window: int, scale: float) -> list[Decision]:
+    """The rule on the model's probabilities at the last bar, its expected move measured on its own barriers and
+    scaled by what its validation bore out."""
     import numpy as np
 
     from mcp_trader.backtest import edge
@@ -404,7 +411,7 @@ def _model_decisions(panel: "Panel", traded: list[str], proba: "np.ndarray", req
 
     signal, _ = rules.from_probabilities(proba, request.min_confidence)
     width = edge.barrier_width(panel.close, labels.horizon, labels.barrier, vol_window)[-1]
-    expected = edge.expected_from_probabilities(proba, width)
+    expected = scale * edge.expected_from_probabilities(proba, width)
     confidence = np.where(np.isnan(proba).any(axis=1), np.nan, np.nan_to_num(proba).max(axis=1))
     return _decisions(panel, traded, request, signal, expected, confidence,
                       lambda j: None if np.isnan(proba[j]).any() else tuple(float(p) for p in proba[j]), lambda j: None)
