@@ -9,9 +9,10 @@ Strategies, each at its defaults (nothing here is tuned on the period it reports
   walk-forward out-of-sample predictions (each bar scored by a model that never saw it);
 - the LSTM (with --lstm: its defaults, slow on a CPU) the same way;
 - the confluence rule, no model, over the same days;
-each with the default cost gate (cost_margin 0.5; the rule also holds positions 24 bars), and again with the gate
-at break-even and no minimum holding time (cost_margin 0, min_hold_bars 0): close to what the stack did before it
-knew costs, measured in the same run. Buy-and-hold of the same assets over each span, and flat (no trade, Sharpe
+each with the defaults (a model's expected move scaled by its validated edge, the cost gate at cost_margin 0.5, the
+rule's 24-bar minimum hold), and again "ungated": the implied move as it stands, the gate at break-even and no
+minimum holding time (edge implied, cost_margin 0, min_hold_bars 0), close to what the stack did before it knew
+costs, measured in the same run. Buy-and-hold of the same assets over each span, and flat (no trade, Sharpe
 undefined, return 0), beside them.
 Columns: Sharpe (annualised) with its 95 % stationary-block-bootstrap interval, total return, trades per day, and
 fees + slippage + funding paid as a share of the starting capital.
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT", "DOGE/USDT", "ADA/USDT", "AVAX/USDT"]
 END = "2024-09-30T23:00"
-UNGATED = {"cost_margin": 0.0, "risk": {"min_hold_bars": 0}}
+UNGATED = {"cost_margin": 0.0, "edge": "implied", "risk": {"min_hold_bars": 0}}
 
 
 async def main(args: argparse.Namespace) -> None:

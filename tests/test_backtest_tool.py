@@ -53,7 +53,7 @@ async def model_run(mcp: Client, model: dict) -> dict:
     async def progress(done: float, total: float | None, message: str | None) -> None:
         updates.append((done, message))
 
-    answer = await call(mcp, "run_backtest", {"model_id": model["model_id"], "wait_seconds": 120},
+    answer = await call(mcp, "run_backtest", {"model_id": model["model_id"], "edge": "implied", "wait_seconds": 120},
                         progress_callback=progress)
     return {"answer": answer, "summary": answer["result"], "updates": updates}
 
@@ -134,6 +134,17 @@ async def test_every_run_carries_intervals_for_itself_and_buy_and_hold(mcp: Clie
     assert again["result"]["metrics"] == confluence_run["metrics"] and spread != confluence_run["intervals"]
     record = json.loads(await read_text(mcp, again["result"]["resources"]["record"]))
     assert record["bootstrap"] == {"samples": 200, "seed": 3, "block_bars": 24, "confidence": 0.95}
+
+
+async def test_a_model_trades_only_the_edge_its_validation_bore_out(mcp: Client, model: dict):
+    """By default a model trades its expected move as its validation bore it out, fold by fold: a model whose
+    validation shows no skill beyond noise in any fold trades nothing."""
+    default = (await call(mcp, "run_backtest", {"model_id": model["model_id"], "wait_seconds": 120}))["result"]
+    scales = model["fold_edges"]
+    assert len(scales) == len(model["folds"]) and all(s >= 0 for s in scales)
+    assert f"validated edge of each fold ({', '.join(f'{s:.2f}' for s in scales)})" in " ".join(default["notes"])
+    if not any(scales):
+        assert default["trades"]["trades"] == 0 and default["metrics"]["total_return"] == 0
 
 
 async def test_a_model_run_shows_the_baselines_beside_it(model_run: dict):
@@ -281,13 +292,14 @@ async def test_a_model_symbol_outside_its_universe_is_refused(mcp: Client, model
 async def test_a_kept_model_trades_the_bars_after_its_training_data(mcp: Client):
     early = (await call(mcp, "train_model", {**TRAIN, "as_of": "2024-06-30T23:00"}))["result"]
     answer = await call(mcp, "run_backtest", {"model_id": early["model_id"], "signals": "after_training",
-                                              "end": "2024-09-30T23:00", "wait_seconds": 120})
+                                              "end": "2024-09-30T23:00", "edge": "implied", "wait_seconds": 120})
     summary = answer["result"]
     assert summary["start"] > early["trained_until"] and summary["end"].startswith("2024-09-30T23:00")
     assert "after its training data" in summary["signals"] and summary["symbols"] == early["symbols"]
     assert summary["bars"] >= 90 * 24 and summary["trades"]["trades"] > 0
     forward = summary["forward"]
-    walk_forward = (await call(mcp, "run_backtest", {"model_id": early["model_id"], "wait_seconds": 120}))["result"]
+    walk_forward = (await call(mcp, "run_backtest", {"model_id": early["model_id"], "edge": "implied",
+                                                     "wait_seconds": 120}))["result"]
     assert forward["out_of_sample"]["sharpe"] == pytest.approx(walk_forward["metrics"]["sharpe"])
     assert forward["out_of_sample"]["sharpe_interval"] == walk_forward["intervals"]["sharpe"]
     assert forward["after_training"]["sharpe"] == pytest.approx(summary["metrics"]["sharpe"])

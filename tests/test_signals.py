@@ -32,6 +32,7 @@ TRAIN = {"symbols": SYMBOLS, "days": 120, "as_of": "2024-06-30T23:00", "folds": 
          "xgboost": {"n_estimators": 10, "max_depth": 3}, "wait_seconds": 300}
 END = "2024-09-30T23:00"
 MIN_CONFIDENCE = 0.4
+EDGE = "implied"  # the bundled sample gives models no validated edge; the comparisons need signals to compare
 CONFLUENCE = {"strategy": "confluence", "symbols": ["BTC/USDT", "ETH/USDT", "SOL/USDT", "DOT/USDT"],
               "threshold": 0.4}
 SIDE = {"SELL": -1, "HOLD": 0, "BUY": 1}
@@ -82,7 +83,7 @@ async def backtest(mcp: Client, home: Home, args: dict) -> Inputs:
 @pytest.fixture(scope="module")
 async def model_inputs(mcp: Client, home: Home, model: dict) -> Inputs:
     return await backtest(mcp, home, {"model_id": model["model_id"], "signals": "after_training",
-                                      "min_confidence": MIN_CONFIDENCE})
+                                      "min_confidence": MIN_CONFIDENCE, "edge": EDGE})
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +132,7 @@ async def test_the_tool_is_listed_with_its_contract(mcp: Client):
 
 async def test_a_models_signal_is_the_backtests_decision_at_that_bar(mcp: Client, model: dict,
                                                                      model_inputs: Inputs):
-    args = {"model_id": model["model_id"], "min_confidence": MIN_CONFIDENCE, "use_onnx": "never"}
+    args = {"model_id": model["model_id"], "min_confidence": MIN_CONFIDENCE, "use_onnx": "never", "edge": EDGE}
     for k in bars_to_check(model_inputs):
         answer = await call(mcp, "get_signals", {**args, "as_of": model_inputs.panel.index[k].isoformat()})
         assert_decided_as(answer, model_inputs, k)
@@ -158,7 +159,7 @@ async def test_the_confluence_signal_is_the_backtests_decision_at_that_bar(mcp: 
 
 
 async def test_the_paper_loop_gets_what_the_engine_gets(home: Home, model: dict, model_inputs: Inputs):
-    request = SignalRequest(model_id=model["model_id"], min_confidence=MIN_CONFIDENCE, use_onnx="never")
+    request = SignalRequest(model_id=model["model_id"], min_confidence=MIN_CONFIDENCE, use_onnx="never", edge=EDGE)
     for k in bars_to_check(model_inputs)[1:3]:
         at = model_inputs.panel.index[k].to_pydatetime()
         decisions = await decide(home, request, at)
@@ -182,7 +183,7 @@ async def test_a_subset_of_symbols_and_a_bar_inside_the_training_data(mcp: Clien
 async def test_the_onnx_export_decides_as_the_native_model(mcp: Client, model: dict, model_inputs: Inputs,
                                                            export: dict):
     assert "use_onnx" in export["before"] and "export_onnx" in export["before"]
-    base = {"model_id": model["model_id"], "min_confidence": MIN_CONFIDENCE}
+    base = {"model_id": model["model_id"], "min_confidence": MIN_CONFIDENCE, "edge": EDGE}
     for k in bars_to_check(model_inputs):
         as_of = model_inputs.panel.index[k].isoformat()
         auto = await call(mcp, "get_signals", {**base, "as_of": as_of})

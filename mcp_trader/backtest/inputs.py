@@ -207,6 +207,10 @@ async def _out_of_sample(home: Home, request: BacktestRequest, record: ModelReco
     signal, _ = rules.from_probabilities(proba, request.min_confidence)
     expected = scale * edge.expected_from_probabilities(proba, await _barrier_width(home, record, panel))
     rows = _span_rows(panel.index, request, record.timeframe, first, last)
+    if "edge_scale" in predictions and request.edge == "validated":
+        folds = predictions.groupby("fold")["edge_scale"].first()
+        notes.append(f"expected moves scaled by the validated edge of each fold "
+                     f"({', '.join(f'{s:.2f}' for s in folds)})")
     return await _finish(
         home, request, panel, traded, rows, signal, expected, record.inputs, record.feature_set_id, record.synthetic,
         notes,

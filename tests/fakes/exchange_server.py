@@ -102,6 +102,7 @@ class _State:
     symbols: dict[str, list[str]] = field(default_factory=lambda: {"aster": ["BTC", "ETH"], "binance": ["BTC", "ETH"]})
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     gaps: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    planted: dict[str, np.ndarray] = field(default_factory=dict)  # base -> its candle table, instead of the walk
     requests: list[Request] = field(default_factory=list)
 
 
@@ -154,6 +155,11 @@ class FakeMarkets(LocalServer):
         with self.lock:
             self.state.gaps.setdefault(source, []).append((start_ms, end_ms))
 
+    def plant(self, base: str, table: np.ndarray) -> None:
+        """Serve `table` (rows [open_ms, open, high, low, close, volume], hourly from TABLE_START_MS) for `base`."""
+        with self.lock:
+            self.state.planted[base] = table
+
     def list_symbols(self, source: str, bases: list[str]) -> None:
         with self.lock:
             self.state.symbols[source] = list(bases)
@@ -187,9 +193,10 @@ class FakeMarkets(LocalServer):
         return None
 
     def _candles(self, source: str, base: str) -> np.ndarray:
-        table = candle_table(base)
         with self.lock:
             gaps = list(self.state.gaps.get(source, []))
+            planted = self.state.planted.get(base)
+        table = candle_table(base) if planted is None else planted
         for start_ms, end_ms in gaps:
             table = table[(table[:, 0] < start_ms) | (table[:, 0] >= end_ms)]
         return table
