@@ -45,6 +45,7 @@ async def main(args: argparse.Namespace) -> None:
         for kind in ("xgboost", "lstm") if args.lstm else ("xgboost",):
             model = await _job(client, "train_model", {"symbols": SYMBOLS, "kind": kind, "days": args.days,
                                                       "as_of": END, "wait_seconds": 300})
+            print(f"{kind}: {model['verdict']['summary']} Validated edge per fold: {model['fold_edges']}")
             for label, extra in ((kind, {}), (f"{kind} (ungated)", UNGATED)):
                 rows.append((label, await _job(client, "run_backtest", {"model_id": model["model_id"], **boot,
                                                                        **extra})))
@@ -74,6 +75,12 @@ def _print(rows: list[tuple[str, dict]]) -> None:
         span = f"{r['start'][:10]} to {r['end'][:10]}"
         print(_line(label, span, r["metrics"], r["intervals"], r["trades"]["trades"] / days, costs))
         print(_line("  buy and hold", span, r["buy_and_hold"], r["buy_and_hold_intervals"], None, None))
+        if "ungated" in label:
+            continue
+        for b in r["baselines"]:
+            if b["strategy"] != "flat":
+                paid_b = (b["costs_paid"]["fees"] + b["costs_paid"]["slippage"] + b["costs_paid"]["funding"]) / 10_000
+                print(_line(f"  {b['strategy']}", span, b["metrics"], b["intervals"], b["trades_per_day"], paid_b))
     print(f"{'  flat':24} {'(any span)':23} {'-':>7} {'-':>16} {0:+9.2%} {0:10.2f} {0:13.2%}")
 
 

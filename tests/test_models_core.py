@@ -352,9 +352,13 @@ def test_spearman_matches_pandas_with_ties_and_nans():
     assert spearman(np.ones(10), np.arange(10.0)) is None
 
 
-def test_verdict_needs_both_lower_log_loss_and_higher_f1():
+def test_verdict_needs_lower_log_loss_higher_f1_and_direction_skill():
     good, bad = score(Y, confident(PRED, 0.7), FWD), score(Y, confident(np.full(8, HOLD)), FWD)
     assert verdict(good, {"majority": bad, "momentum": bad}, 3).beats_baselines
+    for blind in ({"ic": -0.02}, {"hit_rate": 0.499}, {"ic": None}):  # a volatility forecaster, not a direction one
+        assert not verdict(good.model_copy(update=blind), {"majority": bad}, 3).beats_baselines
+    steered = bad.model_copy(update={"ic": (good.ic or 0) + 0.1})
+    assert not verdict(good, {"momentum": steered}, 3).beats_baselines  # a baseline with more direction skill
     worse_loss = good.model_copy(update={"log_loss": bad.log_loss + 0.1})
     result = verdict(worse_loss, {"majority": bad}, 3)
     assert not result.beats_baselines and "does NOT beat its baselines" in result.summary

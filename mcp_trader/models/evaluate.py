@@ -54,8 +54,10 @@ def evaluate(data: TrainingData, splits: list[Split], make: Callable[[], Learner
 
 
 def verdict(model: Metrics, base: dict[str, Metrics], folds: int) -> Verdict:
-    """Beating the baselines means a lower log loss and a higher macro F1 than every one of them."""
-    beats = all(model.log_loss < b.log_loss and model.macro_f1 > b.macro_f1 for b in base.values())
+    """Beating the baselines means a lower log loss and a higher macro F1 than every one of them, and, on what the
+    trades depend on, direction: a higher IC than each (one without an IC counts as 0) and a hit rate above 1/2."""
+    direction = (model.ic or 0.0) > max((b.ic or 0.0) for b in base.values()) and (model.hit_rate or 0.0) > 0.5
+    beats = direction and all(model.log_loss < b.log_loss and model.macro_f1 > b.macro_f1 for b in base.values())
     names = list(base)
     losses = ", ".join(f"{n} {base[n].log_loss:.4f}" for n in names)
     f1s = ", ".join(f"{n} {base[n].macro_f1:.3f}" for n in names)
@@ -64,7 +66,8 @@ def verdict(model: Metrics, base: dict[str, Metrics], folds: int) -> Verdict:
     return Verdict(beats_baselines=beats, summary=(
         f"Out of sample ({folds} walk-forward folds, {model.rows} test rows) the model {claim}: "
         f"log loss {model.log_loss:.4f} vs {losses}; macro F1 {model.macro_f1:.3f} vs {f1s}; "
-        f"IC {_fmt(model.ic)} vs {ics}; directional hit rate {_fmt(model.hit_rate)}."
+        f"IC {_fmt(model.ic)} vs {ics}; directional hit rate {_fmt(model.hit_rate)}. Beating them takes all of a "
+        f"lower log loss, a higher macro F1, a higher IC and a hit rate above 0.5: the trades depend on direction."
     ))
 
 
