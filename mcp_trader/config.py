@@ -63,6 +63,10 @@ class Settings(BaseSettings):
         return self.home_dir / "candles"
 
     @property
+    def funding_dir(self) -> Path:
+        return self.home_dir / "funding"
+
+    @property
     def features_dir(self) -> Path:
         return self.home_dir / "features"
 

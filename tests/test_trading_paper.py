@@ -658,4 +658,5 @@ async def test_get_pnl_says_where_paper_funding_cannot_be_charged(client: Client
     for base in ("BTC", "XTZ"):
         await call(client, "place_order", {"symbol": base, "side": "buy", "notional": 100})
     notes = (await call(client, "get_pnl", {}))["notes"]
-    assert notes == ["XTZ/USDT:USDT: no funding history is bundled for it, so paper charges it no funding"]
+    assert notes == ["XTZ/USDT:USDT: no funding history is bundled for it, so paper charges it no funding "
+                     "(collect_data fetches the venue's)"]

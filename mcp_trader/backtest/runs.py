@@ -48,12 +48,13 @@ async def run_backtest(home: Home, request: BacktestRequest, report: Report = si
         walk_forward = request.model_copy(update={"signals": "out_of_sample", "start": None, "end": None,
                                                    "days": None})
         reference = (walk_forward, await build_inputs(home, walk_forward))
+    fetched = await asyncio.to_thread(stored_funding, home, list(inputs.panel.symbols))
     report(0.6, f"simulating {inputs.panel.shape[0]} bars × {inputs.panel.shape[1]} assets")
     store = RunStore(home.settings.backtests_dir, await home.db())
     run_id = f"bt-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
     staging = store.staging(run_id)
     try:
-        record = await asyncio.to_thread(_run, request, inputs, run_id, staging, report, started, reference)
+        record = await asyncio.to_thread(_run, request, inputs, run_id, staging, report, started, reference, fetched)
         await store.publish(record, staging)
     finally:
         if staging.exists():
@@ -62,10 +63,11 @@ async def run_backtest(home: Home, request: BacktestRequest, report: Report = si
     return record
 
 
-def execute(inputs: Inputs, request: BacktestRequest) -> Outcome:
-    """The engine and the baseline on the inputs, with funding where it is known."""
+def execute(inputs: Inputs, request: BacktestRequest, fetched: dict | None = None) -> Outcome:
+    """The engine and the baseline on the inputs, with funding where it is known (`fetched`: the venues'
+    settlements stored by collect_data, per symbol)."""
     panel = inputs.panel
-    rates, coverage = funding_grid(list(panel.symbols), panel.index, panel.timeframe)
+    rates, coverage = funding_grid(list(panel.symbols), panel.index, panel.timeframe, fetched)
     simulation = simulate(
         panel.open, panel.high, panel.low, panel.close, panel.volume, inputs.signal, inputs.strength, inputs.atr,
         rates, request.capital, request.risk, request.costs, inputs.max_hold_bars, inputs.fraction,
@@ -98,10 +100,10 @@ def baseline_runs(inputs: Inputs, request: BacktestRequest, rates: np.ndarray) -
 
 
 def forward_check(reference: tuple[BacktestRequest, Inputs], after: "metrics.Headline", spread: Intervals,
-                  inputs: Inputs, trades: int) -> Forward:
+                  inputs: Inputs, trades: int, fetched: dict | None = None) -> Forward:
     """This after-training run against the same model's walk-forward out-of-sample run, same settings."""
     request, walk_forward = reference
-    sim = execute(walk_forward, request).simulation
+    sim = execute(walk_forward, request, fetched).simulation
     per_year = metrics.bars_per_year(inputs.panel.timeframe)
     per_day = per_year / 365.25
     headline = metrics.headline(sim.equity, request.capital, inputs.panel.timeframe)
@@ -114,9 +116,19 @@ def forward_check(reference: tuple[BacktestRequest, Inputs], after: "metrics.Hea
     return compare(before, now, request.bootstrap.confidence)
 
 
+def stored_funding(home: Home, symbols: list[str]) -> dict:
+    """The venues' settlements collect_data stored, per perpetual symbol."""
+    from mcp_trader.data.funding import FundingStore
+    from mcp_trader.data.symbols import parse_symbol
+
+    store = FundingStore(home.settings.funding_dir)
+    return {s: store.stored(parse_symbol(s, "spot")) for s in symbols if ":" in s}
+
+
 def _run(request: BacktestRequest, inputs: Inputs, run_id: str, staging: Path, report: Report,
-         started: float, reference: tuple[BacktestRequest, Inputs] | None = None) -> BacktestRecord:
-    outcome = execute(inputs, request)
+         started: float, reference: tuple[BacktestRequest, Inputs] | None = None,
+         fetched: dict | None = None) -> BacktestRecord:
+    outcome = execute(inputs, request, fetched)
     panel, sim, coverage = inputs.panel, outcome.simulation, outcome.coverage
     report(0.8, "metrics and charts")
     tf, capital = panel.timeframe, request.capital
@@ -126,7 +138,7 @@ def _run(request: BacktestRequest, inputs: Inputs, run_id: str, staging: Path, r
     spread = intervals(metrics.returns_of(sim.equity, capital), per_year, request.bootstrap)
     baseline_spread = intervals(metrics.returns_of(outcome.baseline, capital), per_year, request.bootstrap)
     trades = trade_table(inputs, sim)
-    forward = forward_check(reference, headline, spread, inputs, len(trades)) if reference else None
+    forward = forward_check(reference, headline, spread, inputs, len(trades), fetched) if reference else None
     beside = baseline_runs(inputs, request, outcome.funding)
     record = BacktestRecord(
         id=run_id, created_at=now_iso(), strategy=request.strategy, model_id=request.model_id,

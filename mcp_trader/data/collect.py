@@ -129,7 +129,9 @@ class Collector:
                     done += 1
                     if progress:
                         await progress(done, total, _progress_line(outcome))
+            funding = await self._funding(the_plan, sources)
         result = CollectResult(
+            funding=funding,
             collection_id=f"col-{uuid.uuid4().hex[:12]}",
             datasets=datasets,
             unserved=unserved,
@@ -139,6 +141,19 @@ class Collector:
         catalog = await self.home.catalog()
         await catalog.save_collection(result.collection_id, request.model_dump(mode="json"), result.model_dump())
         return result
+
+    async def _funding(self, the_plan: Plan, sources: list[Source]) -> list[dict]:
+        """Each perpetual's funding settlements over the widest window, from the venues among the sources."""
+        from mcp_trader.data.funding import FundingStore, collect_funding
+
+        venues = {s.name: s for s in sources if hasattr(s, "fetch_funding")}
+        if not venues:
+            return []
+        start = min(w.start_ms for w in the_plan.windows.values())
+        end = max(w.end_ms for w in the_plan.windows.values())
+        store = FundingStore(self.home.settings.funding_dir)
+        return [await collect_funding(store, venues, symbol, start, end) for symbol in the_plan.symbols
+                if symbol.market == "perp"]
 
     async def _resolve(
         self, index: int, symbol: Symbol, sources: list[Source], skipped: list[str]

@@ -1,7 +1,7 @@
 """The contract of a collection: what is asked and what comes back (pydantic only, cheap to import)."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -52,4 +52,7 @@ class CollectResult(BaseModel):
     datasets: list[DatasetResult]
     unserved: list[Unserved] = Field(description="Symbol/timeframe pairs that no source could serve.")
     synthetic: bool = Field(description="True if any dataset here is synthetic.")
+    funding: list[dict[str, Any]] = Field(default_factory=list, description="Perpetuals: funding settlements "
+                                          "fetched from the venue (Aster, else Binance) for the window, stored for "
+                                          "backtests past the bundled history.")
     summary: str

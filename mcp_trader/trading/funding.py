@@ -1,11 +1,12 @@
 """Funding on paper positions: each 8-hourly settlement the paper market's clock has passed while a position was
-held is booked at the rate of the bundled funding history, on the notional at that bar's open (as the backtest)."""
+held is booked at the rate of the bundled funding history (and past its end, of the venue's settlements collect_data
+stored), on the notional at that bar's open (as the backtest)."""
 
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from mcp_trader.backtest.funding import history
+from mcp_trader.backtest.funding import known_rates
 
 SETTLEMENT_MS = 8 * 3_600_000
 
@@ -20,7 +21,7 @@ async def settle_paper_funding(desk: "Desk", ledger: "Ledger", until: str | None
     db = await desk.home.db()
     booked = 0
     for symbol, position in (await ledger.positions(db.conn, "paper")).items():
-        rates = history(symbol.split("/")[0])
+        rates = known_rates(symbol, desk.home.settings.funding_dir)
         if rates is None or position.opened_at is None:
             continue
         last = await ledger.last_funding_time(db.conn, "paper", symbol)
@@ -46,15 +47,17 @@ async def settle_paper_funding(desk: "Desk", ledger: "Ledger", until: str | None
 
 
 async def uncovered(desk: "Desk", ledger: "Ledger") -> list[str]:
-    """Held paper positions whose funding the bundled history cannot charge (no file, or the clock is past it)."""
+    """Held paper positions whose funding no known history can charge (none, or the clock is past it)."""
     db = await desk.home.db()
     notes = []
     for symbol in await ledger.positions(db.conn, "paper"):
-        rates = history(symbol.split("/")[0])
+        rates = known_rates(symbol, desk.home.settings.funding_dir)
         now = pd.Timestamp((await desk.prices.market(symbol)).quote.time)
         if rates is None:
-            notes.append(f"{symbol}: no funding history is bundled for it, so paper charges it no funding")
+            notes.append(f"{symbol}: no funding history is bundled for it, so paper charges it no funding "
+                         "(collect_data fetches the venue's)")
         elif rates.index[-1] < now.value // 1_000_000 - SETTLEMENT_MS:
             last = pd.Timestamp(int(rates.index[-1]), unit="ms", tz="UTC").isoformat()
-            notes.append(f"{symbol}: paper funding stops at {last}, where the bundled history ends")
+            notes.append(f"{symbol}: paper funding stops at {last}, where the known history ends (collect_data "
+                         "extends it from the venue)")
     return notes

@@ -70,6 +70,12 @@ def _walk(base: str, hours: int) -> np.ndarray:
     return np.column_stack([ms, *(np.round(a, 2) for a in (open_, high, low, close)), np.round(volume, 3)])
 
 
+def funding_rate(source: str, symbol: str, time_ms: int) -> float:
+    """The fake venues' funding rate at a settlement: 0.01 % plus a slow wave, different per venue and asset."""
+    phase = sum(symbol.encode()) + (7 if source == "aster" else 0)
+    return 0.0001 + 0.00005 * np.sin(time_ms / (5 * 24 * HOUR_MS) + phase)
+
+
 def candle_table(base: str, until_ms: int | None = None) -> np.ndarray:
     """The fake market's hourly candles of `base` from 2024-01-01 to a few hours past `until_ms` (now)."""
     until_ms = int(time.time() * 1000) if until_ms is None else until_ms
@@ -291,6 +297,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, self._exchange_info(source, venue, now)
         if endpoint == "klines" and venue != "aster-spot":
             return 200, self._klines(source, venue, query)
+        if endpoint == "fundingRate" and venue in ("aster", "binance-fapi"):
+            return 200, self._funding(source, query, now)
         raise _ApiError(404, {"code": -1000, "msg": f"no such endpoint {path}"})
 
     def _exchange_info(self, source: str, venue: str, now: int) -> dict[str, Any]:
@@ -305,6 +313,26 @@ class _Handler(BaseHTTPRequestHandler):
             "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": 0}] if perp else [],
             "symbols": [_perp_symbol(b) if perp else _spot_symbol(b) for b in bases],
         }
+
+    def _funding(self, source: str, query: dict[str, str], now: int) -> list[dict[str, Any]]:
+        """Settlements every 8 h from 2024-01-01 to now: a rate that depends on the asset, the venue and the time."""
+        with self.fake.lock:
+            listed = [f"{b}USDT" for b in self.fake.state.symbols.get(source, [])]
+        symbol = query.get("symbol", "")
+        if symbol not in listed:
+            raise _ApiError(400, {"code": -1121, "msg": "Invalid symbol."})
+        limit = int(query.get("limit", 100))
+        if not 1 <= limit <= 1000:
+            raise _ApiError(400, {"code": -1130, "msg": "Data sent for parameter 'limit' is not valid."})
+        times = np.arange(TABLE_START_MS, now, 8 * HOUR_MS, dtype=np.int64)
+        keep = np.ones(len(times), dtype=bool)
+        if "startTime" in query:
+            keep &= times >= int(query["startTime"])
+        if "endTime" in query:
+            keep &= times <= int(query["endTime"])
+        picked = times[keep][:limit] if "startTime" in query else times[keep][-limit:]
+        return [{"symbol": symbol, "fundingTime": int(t), "fundingRate": f"{funding_rate(source, symbol, int(t)):.8f}",
+                 "markPrice": "0"} for t in picked]
 
     def _klines(self, source: str, venue: str, query: dict[str, str]) -> list[list[Any]]:
         with self.fake.lock:

@@ -1,6 +1,6 @@
 """Exchanges through ccxt: Aster DEX (perpetuals) and Binance (spot and USDⓈ-M perpetuals)."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ccxt.async_support as ccxt
 
@@ -17,6 +17,9 @@ from mcp_trader.data.sources.base import (
 )
 from mcp_trader.data.symbols import Symbol
 from mcp_trader.data.timeframes import timeframe_ms
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Errors worth another try: the network, rate limits, overloaded or confused servers.
 TRANSIENT = (ccxt.NetworkError, ccxt.RateLimitExceeded, ccxt.ExchangeNotAvailable, ccxt.BadResponse)
@@ -88,6 +91,24 @@ class ExchangeSource(Source):
         if not rows:
             raise SourceLacksData(f"{self.name} returned no {timeframe} candles for {symbol} in the window")
         return Fetched(candles.from_rows(rows), window)
+
+
+    async def fetch_funding(self, symbol: Symbol, start_ms: int, end_ms: int) -> "pd.Series":
+        """Funding settlements of a perpetual in [start_ms, end_ms), page by page (fetchFundingRateHistory)."""
+        import pandas as pd
+
+        exchange = self._exchange("perp")
+        found: dict[int, float] = {}
+        since = start_ms
+        while since < end_ms:
+            page = await self._call(exchange, "fetch_funding_rate_history", symbol.unified, since=since,
+                                    limit=1000, params={"until": end_ms - 1})
+            page = [row for row in page if since <= row["timestamp"] < end_ms]
+            if not page:
+                break
+            found.update({int(row["timestamp"]): float(row["fundingRate"]) for row in page})
+            since = int(page[-1]["timestamp"]) + 1
+        return pd.Series(found, dtype="float64").sort_index()
 
 
 class AsterSource(ExchangeSource):
