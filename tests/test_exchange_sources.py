@@ -104,10 +104,12 @@ async def test_aster_serves_a_perp_window_over_two_pages(fake: FakeMarkets, make
         assert btc["end"] in last_hours
         assert btc["quality"] == "clean" and out["unserved"] == []
 
-        # ccxt's aster class: both exchangeInfo hosts for load_markets, then v3 klines pages of at most 1500.
+        # ccxt's aster class: both exchangeInfo hosts for load_markets, then v3 klines pages of at most 1500, and
+        # the perpetual's funding settlements for the window.
         paths = {(r.venue, r.path) for r in fake.requests if r.source == "aster"}
         assert paths == {("aster-spot", "/api/v3/exchangeInfo"), ("aster", "/fapi/v3/exchangeInfo"),
-                         ("aster", "/fapi/v3/klines")}
+                         ("aster", "/fapi/v3/klines"), ("aster", "/fapi/v3/fundingRate")}
+        assert out["funding"][0]["venue"] == "aster" and out["funding"][0]["new_settlements"] >= 70 * 3 - 1
         pages = fake.kline_requests("aster")
         assert len(pages) == 2
         assert all(p.query["symbol"] == "BTCUSDT" and p.query["interval"] == "1h" for p in pages)
@@ -147,9 +149,10 @@ async def test_binance_serves_when_aster_is_down(fake: FakeMarkets, make_setting
     assert outcomes(eth) == [("aster", "unavailable"), ("binance", "served")]
     assert "ExchangeNotAvailable" in reason(eth, "aster")
     assert eth["rows"] == 48
-    # The perpetual comes from Binance's USDⓈ-M futures API, and only its markets were loaded.
+    # The perpetual (and its funding) comes from Binance's USDⓈ-M futures API, and only its markets were loaded.
     assert {(r.venue, r.path) for r in fake.requests if r.source == "binance"} == {
-        ("binance-fapi", "/fapi/v1/exchangeInfo"), ("binance-fapi", "/fapi/v1/klines")
+        ("binance-fapi", "/fapi/v1/exchangeInfo"), ("binance-fapi", "/fapi/v1/klines"),
+        ("binance-fapi", "/fapi/v1/fundingRate"),
     }
     if how == "503 always":
         assert all(r.status == 503 for r in fake.requests if r.source == "aster")

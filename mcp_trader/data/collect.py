@@ -143,10 +143,11 @@ class Collector:
         return result
 
     async def _funding(self, the_plan: Plan, sources: list[Source]) -> list[dict]:
-        """Each perpetual's funding settlements over the widest window, from the venues among the sources."""
+        """Each perpetual's funding settlements over the widest window, from the venues among the sources (not one
+        found down earlier in this call)."""
         from mcp_trader.data.funding import FundingStore, collect_funding
 
-        venues = {s.name: s for s in sources if hasattr(s, "fetch_funding")}
+        venues = {s.name: s for s in sources if hasattr(s, "fetch_funding") and s.name not in self._down}
         if not venues:
             return []
         start = min(w.start_ms for w in the_plan.windows.values())
