@@ -14,8 +14,9 @@ rule's 24-bar minimum hold), and again "ungated": the implied move as it stands,
 minimum holding time (edge implied, cost_margin 0, min_hold_bars 0), close to what the stack did before it knew
 costs, measured in the same run. Buy-and-hold of the same assets over each span, and flat (no trade, Sharpe
 undefined, return 0), beside them.
-Columns: Sharpe (annualised) with its 95 % stationary-block-bootstrap interval, total return, trades per day, and
-fees + slippage + funding paid as a share of the starting capital.
+Columns: Sharpe (annualised) with its 95 % stationary-block-bootstrap interval, total return, trades per day,
+fees + slippage + funding paid as a share of the starting capital, and turnover (traded notional per year in
+multiples of the mean equity: what costs scale with, whatever the equity did).
 """
 
 import argparse
@@ -67,31 +68,35 @@ async def _job(client: Client, tool: str, arguments: dict) -> dict:
 
 def _print(rows: list[tuple[str, dict]]) -> None:
     print(f"{'strategy':24} {'span':23} {'Sharpe':>7} {'95% interval':>16} {'return':>9} {'trades/day':>10} "
-          f"{'costs/capital':>13}")
+          f"{'costs/capital':>13} {'turnover':>9}")
     for label, r in rows:
         days = r["bars"] / 24
         paid = r["costs_paid"]
         costs = (paid["fees"] + paid["slippage"] + paid["funding"]) / 10_000
         span = f"{r['start'][:10]} to {r['end'][:10]}"
-        print(_line(label, span, r["metrics"], r["intervals"], r["trades"]["trades"] / days, costs))
+        print(_line(label, span, r["metrics"], r["intervals"], r["trades"]["trades"] / days, costs,
+                    r["exposure"]["turnover"]))
         print(_line("  buy and hold", span, r["buy_and_hold"], r["buy_and_hold_intervals"], None, None))
         if "ungated" in label:
             continue
         for b in r["baselines"]:
             if b["strategy"] != "flat":
                 paid_b = (b["costs_paid"]["fees"] + b["costs_paid"]["slippage"] + b["costs_paid"]["funding"]) / 10_000
-                print(_line(f"  {b['strategy']}", span, b["metrics"], b["intervals"], b["trades_per_day"], paid_b))
+                print(_line(f"  {b['strategy']}", span, b["metrics"], b["intervals"], b["trades_per_day"], paid_b,
+                            b["turnover"]))
     print(f"{'  flat':24} {'(any span)':23} {'-':>7} {'-':>16} {0:+9.2%} {0:10.2f} {0:13.2%}")
 
 
-def _line(label: str, span: str, m: dict, spread: dict | None, per_day: float | None, costs: float | None) -> str:
+def _line(label: str, span: str, m: dict, spread: dict | None, per_day: float | None, costs: float | None,
+          turnover: float | None = None) -> str:
     sharpe = "-" if m["sharpe"] is None else f"{m['sharpe']:.2f}"
     band = "-"
     if spread and spread["sharpe"]:
         band = f"{spread['sharpe']['low']:.2f} to {spread['sharpe']['high']:.2f}"
     trades = "" if per_day is None else f"{per_day:.2f}"
     paid = "" if costs is None else f"{costs:.2%}"
-    return f"{label:24} {span:23} {sharpe:>7} {band:>16} {m['total_return']:+9.2%} {trades:>10} {paid:>13}"
+    turned = "" if turnover is None else f"{turnover:.0f}"
+    return f"{label:24} {span:23} {sharpe:>7} {band:>16} {m['total_return']:+9.2%} {trades:>10} {paid:>13} {turned:>9}"
 
 
 if __name__ == "__main__":

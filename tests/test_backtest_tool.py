@@ -156,7 +156,7 @@ async def test_a_model_run_shows_the_baselines_beside_it(model_run: dict):
         run = beside[name]
         assert run["trades"] > 0 and run["intervals"]["sharpe"]["low"] < run["intervals"]["sharpe"]["high"]
         assert run["trades_per_day"] == pytest.approx(run["trades"] / (summary["bars"] / 24))
-        assert run["costs_paid"]["fees"] > 0 and run["rule"]
+        assert run["costs_paid"]["fees"] > 0 and run["rule"] and run["turnover"] > 0
 
 
 async def test_a_baseline_rule_runs_as_a_strategy(mcp: Client, model_run: dict):

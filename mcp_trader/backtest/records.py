@@ -30,6 +30,7 @@ class BaselineRun(BaseModel):
     intervals: Intervals | None
     trades: int
     trades_per_day: float
+    turnover: float = Field(0.0, description="Traded notional per year, in multiples of the mean equity.")
     costs_paid: CostsPaid
 
 

@@ -90,10 +90,12 @@ def baseline_runs(inputs: Inputs, request: BacktestRequest, rates: np.ndarray) -
         sim = simulate(panel.open, panel.high, panel.low, panel.close, panel.volume, signal, strength, inputs.atr,
                        rates, capital, request.risk, request.costs, request.risk.max_hold_bars or 0, None, hold)
         paid = sim.trade("fees").sum(), sim.trade("slippage").sum(), -sim.trade("funding").sum()
+        traded = float((sim.trade("quantity") * (sim.trade("entry_price") + sim.trade("exit_price"))).sum())
         runs.append(BaselineRun(
             strategy=name, rule=RULES[name], metrics=metrics.headline(sim.equity, capital, tf),
             intervals=intervals(metrics.returns_of(sim.equity, capital), per_year, request.bootstrap),
             trades=len(sim.trades), trades_per_day=len(sim.trades) / days if days else 0.0,
+            turnover=traded / (float(np.mean(sim.equity)) or capital) / (days / 365.25) if days else 0.0,
             costs_paid=metrics.CostsPaid(fees=float(paid[0]), slippage=float(paid[1]), funding=float(paid[2])),
         ))
     return runs
