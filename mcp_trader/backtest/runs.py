@@ -214,9 +214,10 @@ def _summary(inputs: Inputs, result: metrics.Headline, spread: Intervals, baseli
     if result.sharpe is not None and spread.sharpe is not None:
         sharpe += f" ({spread.confidence:.0%} interval {spread.sharpe.low:.2f} to {spread.sharpe.high:.2f})"
     base_sharpe = "n/a" if baseline.sharpe is None else f"{baseline.sharpe:.2f}"
+    flat = " (it stayed flat: no signal's expected move paid the round trip by the margin)" if not trades else ""
     return (
         f"{len(inputs.panel.symbols)} assets, {inputs.panel.index[0]:%Y-%m-%d} to {inputs.panel.index[-1]:%Y-%m-%d} "
-        f"({kind}), {trades} trades: total return {result.total_return:+.2%}, Sharpe {sharpe}, max drawdown "
+        f"({kind}), {trades} trades{flat}: total return {result.total_return:+.2%}, Sharpe {sharpe}, max drawdown "
         f"{result.max_drawdown:.2%}; it {verdict} buy-and-hold of the same assets ({baseline.total_return:+.2%}, "
         f"Sharpe {base_sharpe}, max drawdown {baseline.max_drawdown:.2%}). Signals: {inputs.described}."
     )
