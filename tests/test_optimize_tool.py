@@ -64,7 +64,8 @@ async def test_the_tool_is_listed_with_its_contract(mcp: Client):
     props = tool.input_schema["properties"]
     assert {"target", "n_trials", "timeout_s", "study", "storage", "symbols"} <= set(props)
     assert props["n_trials"]["default"] == 100 and props["n_trials"]["minimum"] == 1
-    assert set(props["target"]["enum"]) == {"xgboost", "lstm", "confluence"}
+    assert set(props["target"]["enum"]) == {"xgboost", "lstm", "confluence", "trend_4h", "trend_1d", "breakout_4h",
+                                            "breakout_1d", "momentum"}
 
 
 async def test_a_study_reports_trials_the_best_and_its_deflated_sharpe(rule_study: dict):
@@ -100,6 +101,17 @@ async def test_a_study_reports_its_probability_of_backtest_overfitting(settings:
     blocks = [t.user_attrs["block_moments"] for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len({tuple(row[0] for row in b) for b in blocks}) == 1  # every trial on the same bars
     assert probability_of_overfitting(blocks).pbo == pytest.approx(found["pbo"])
+
+
+async def test_a_baseline_rule_is_a_target_whose_exits_are_tuned(mcp: Client):
+    answer = await call(mcp, "optimize", {**BASE, "target": "trend_1d", "n_trials": 4, "study": "trend-study"})
+    summary = answer["result"]
+    assert answer["status"] == "succeeded" and summary["target"] == "trend_1d"
+    assert summary["trials"]["complete"] + summary["trials"]["pruned"] == 4 and summary["trials"]["failed"] == 0
+    assert set(summary["best"]["params"]) == {"stop_atr", "take_profit_atr", "max_hold_bars"}
+    assert summary["best"]["trades"] > 0 and summary["deflated"]["trials"] == 4
+    text = await error_of(mcp, "optimize", {**BASE, "target": "trend_2h", "n_trials": 1})
+    assert "target" in text and "trend_1d" in text
 
 
 async def test_the_best_trial_is_the_highest_completed_sharpe(mcp: Client, rule_study: dict):

@@ -36,8 +36,9 @@ async def optimize(
     ctx: Context,
     symbols: Annotated[SymbolList, Field(description="Two to 50 unified symbols; BTC is added as the reference.")],
     target: Annotated[
-        Literal["xgboost", "lstm", "confluence"], Field(description="What to tune: a learner with its labels and "
-                                                                    "strategy, or the confluence rule.")
+        Literal["xgboost", "lstm", "confluence", "trend_4h", "trend_1d", "breakout_4h", "breakout_1d", "momentum"],
+        Field(description="What to tune: a learner with its labels and strategy, the confluence rule, or a baseline "
+                          "rule's stops, take-profit and holding limit (the rule itself keeps its textbook settings)."),
     ] = "xgboost",
     n_trials: Annotated[int, Field(ge=1, le=100_000, description="Trials to run in this call.")] = 100,
     timeout_s: Annotated[

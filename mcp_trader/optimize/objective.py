@@ -14,6 +14,7 @@ import optuna
 
 from mcp_trader.backtest import edge
 from mcp_trader.backtest import signals as rules
+from mcp_trader.backtest.baselines import rule_signals
 from mcp_trader.backtest.engine import simulate
 from mcp_trader.backtest.funding import funding_grid
 from mcp_trader.backtest.inputs import confluence_score
@@ -29,7 +30,7 @@ from mcp_trader.models.training import TEST_SHARE, VAL_SHARE, TrainRequest, make
 from mcp_trader.models.walkforward import walk_forward
 from mcp_trader.optimize.deflated import moments
 from mcp_trader.optimize.overfitting import block_moments
-from mcp_trader.optimize.space import suggest
+from mcp_trader.optimize.space import RULE_TARGETS, suggest
 
 DEFAULT_HORIZON = 24
 LSTM_BUDGET = {"epochs": 3, "patience": 1, "samples_per_epoch": 4096, "batch_size": 128}  # per fold, per trial
@@ -57,6 +58,7 @@ class Objective:
         self.market, self.target, self.folds = market, target, folds
         self.capital, self.device, self.report = capital, device, report
         self._rule_folds: list[tuple[int, int]] | None = None
+        self._rule_strength, self._rule_hold = None, 0  # a baseline rule's, set when its signals are built
 
     def __call__(self, trial: optuna.Trial) -> float:
         params = suggest(trial, self.target)
@@ -84,6 +86,11 @@ class Objective:
         """(test bar range, signal, expected move) per fold, fitted lazily so that pruning saves the later fits."""
         fs = self.market.fs
         shortest = fs.spec.bars[fs.spec.shortest]
+        if self.target in RULE_TARGETS:
+            signal, self._rule_strength, self._rule_hold = rule_signals(self.target, fs.panel)
+            for bars in self._confluence_folds():
+                yield bars, signal, None
+            return
         if self.target == "confluence":
             score = confluence_score(fs.panel, fs.frame)
             signal, _ = rules.from_confluence(score, params["strategy"]["threshold"])
@@ -119,8 +126,12 @@ class Objective:
         risk = Risk(stop_atr=strategy["stop_atr"], take_profit_atr=strategy["take_profit_atr"])
         hold = strategy.get("max_hold_bars", DEFAULT_HORIZON)
         min_hold = self.market.fs.spec.bars[self.market.fs.spec.shortest] if self.target == "confluence" else 0
-        gated, strength, fraction, _ = edge.gate(signal[a:b], expected[a:b], strategy["cost_margin"], Costs(), risk,
-                                                 self.capital, panel.close[a:b], m.atr[a:b], panel.volume[a:b])
+        if expected is None:  # a baseline rule: traded as it stands, held a bar of its timeframe at least
+            gated, strength, fraction, min_hold = signal[a:b], self._rule_strength[a:b], None, self._rule_hold
+        else:
+            gated, strength, fraction, _ = edge.gate(signal[a:b], expected[a:b], strategy["cost_margin"], Costs(),
+                                                     risk, self.capital, panel.close[a:b], m.atr[a:b],
+                                                     panel.volume[a:b])
         sim = simulate(panel.open[a:b], panel.high[a:b], panel.low[a:b], panel.close[a:b], panel.volume[a:b],
                        gated, strength, m.atr[a:b], m.funding[a:b], self.capital, risk, Costs(), hold, fraction,
                        min_hold)

@@ -5,8 +5,9 @@ Every trial draws from these ranges; what is not drawn keeps the defaults of tra
 
 from typing import Any, Literal
 
-Target = Literal["xgboost", "lstm", "confluence"]
-TARGETS = ("xgboost", "lstm", "confluence")
+Target = Literal["xgboost", "lstm", "confluence", "trend_4h", "trend_1d", "breakout_4h", "breakout_1d", "momentum"]
+RULE_TARGETS = ("trend_4h", "trend_1d", "breakout_4h", "breakout_1d", "momentum")  # mcp_trader.backtest.baselines
+TARGETS = ("xgboost", "lstm", "confluence", *RULE_TARGETS)
 HORIZONS = (12, 24, 48)
 
 
@@ -15,8 +16,11 @@ def suggest(trial, target: str) -> dict[str, Any]:
     strategy = {
         "stop_atr": trial.suggest_float("stop_atr", 1.0, 4.0),
         "take_profit_atr": trial.suggest_float("take_profit_atr", 1.0, 6.0),
-        "cost_margin": trial.suggest_float("cost_margin", 0.0, 3.0),  # of the cost gate (mcp_trader.backtest.edge)
     }
+    if target in RULE_TARGETS:  # the rule itself is fixed (textbook settings), traded without the cost gate
+        strategy["max_hold_bars"] = trial.suggest_categorical("max_hold_bars", (0, 24, 72, 168))
+        return {"learner": {}, "labels": {}, "strategy": strategy}
+    strategy["cost_margin"] = trial.suggest_float("cost_margin", 0.0, 3.0)  # of the cost gate (backtest/edge.py)
     if target == "confluence":
         strategy["threshold"] = trial.suggest_float("threshold", 0.2, 0.9)
         strategy["max_hold_bars"] = trial.suggest_int("max_hold_bars", 6, 72, log=True)
