@@ -618,3 +618,13 @@ def test_costs_widen_the_native_barriers(general, native):
     assert n["BUY"] + n["SELL"] < g["BUY"] + g["SELL"]
     np.testing.assert_array_equal(native.fwd, general.fwd)
     assert set(CLASSES) == set(g)
+
+
+def test_meta_labels_keep_the_barrier_label_only_on_the_primary_side():
+    from mcp_trader.models.data import meta_labels, primary_side
+
+    y = np.array([[BUY], [SELL], [BUY], [SELL], [HOLD], [-1]], dtype=np.int8)
+    side = np.array([[1.0], [-1.0], [-1.0], [1.0], [1.0], [1.0]])
+    assert meta_labels(y, side)[:, 0].tolist() == [BUY, SELL, HOLD, HOLD, HOLD, -1]
+    close = np.array([[100.0], [101.0], [99.0], [98.0], [103.0]])
+    assert primary_side(close, 2)[:, 0].tolist() == [0.0, 0.0, -1.0, -1.0, 1.0]  # known at the bar, from the past

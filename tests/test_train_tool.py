@@ -302,8 +302,26 @@ async def test_list_models_lists_what_was_trained(mcp: Client, trained: dict):
         assert listed["horizon"] == 24 and listed["symbols"] == summary["symbols"] and listed["synthetic"] is False
 
 
+async def test_meta_labels_take_only_the_primary_side(mcp: Client):
+    """target='meta': the labels are the barrier outcome where it agrees with the momentum side, HOLD elsewhere;
+    the model is scored and backtested as any other."""
+    answer = await call(mcp, "train_model", {**BASE, "target": "meta", "xgboost": {"n_estimators": 30},
+                                             "wait_seconds": 300})
+    summary = answer["result"]
+    assert summary["target"] == "meta" and summary["verdict"]["summary"]
+    report = await read_json(mcp, summary["resources"]["report"])
+    plain = [m for m in (await call(mcp, "list_models", {}))["result"] if m["model_id"] != summary["model_id"]]
+    assert report["labels"]["target"] == "meta"
+    counts = report["label_counts"]
+    assert counts["HOLD"] > counts["BUY"] and counts["HOLD"] > counts["SELL"]  # half the barrier calls drop out
+    assert plain  # beside the barrier-labelled models of this module
+    run = await call(mcp, "run_backtest", {"model_id": summary["model_id"], "edge": "implied", "wait_seconds": 120})
+    assert run["status"] == "succeeded"
+
+
 BAD_INPUT = [
     pytest.param({"kind": "forest"}, "kind", ["xgboost"], id="unknown-kind"),
+    pytest.param({"target": "regression"}, "target", ["barrier", "meta"], id="unknown-target"),
     pytest.param({"horizon": 0}, "horizon", ["greater than or equal to 1"], id="horizon-0"),
     pytest.param({"horizon": -3}, "horizon", ["greater than or equal to 1"], id="horizon-negative"),
     pytest.param({"days": 10, "folds": 8}, "days", ["720 bars", "more days"], id="shorter-than-a-feature-window"),

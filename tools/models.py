@@ -58,6 +58,12 @@ async def train_model(
         int | None, Field(ge=1, description="Bars between training labels and test; at least the horizon.")
     ] = None,
     barrier: Annotated[float, Field(gt=0, le=10, description="Barrier width in σ × √horizon.")] = 1.0,
+    target: Annotated[
+        Literal["barrier", "meta"],
+        Field(description="barrier: BUY / HOLD / SELL by the triple barrier touched first; meta: meta-labels on a "
+                          "momentum primary side (the sign of the trailing horizon's return): the model learns when "
+                          "taking that side pays."),
+    ] = "barrier",
     xgboost: Annotated[XGBParams | None, Field(description="XGBoost settings to override.")] = None,
     lstm: Annotated[LSTMParams | None, Field(description="LSTM settings to override.")] = None,
     sources: Sources = None,
@@ -73,7 +79,7 @@ async def train_model(
         request = TrainRequest(
             kind=kind, variant=variant, symbols=symbols, timeframe=timeframe, horizon=horizon, days=days,
             as_of=as_of, device=device, folds=folds, scheme=scheme, embargo=embargo, barrier=barrier,
-            sources=sources, market=market, **({"xgboost": xgboost} if xgboost else {}),
+            target=target, sources=sources, market=market, **({"xgboost": xgboost} if xgboost else {}),
             **({"lstm": lstm} if lstm else {}),
         )
         _check_embargo(request)

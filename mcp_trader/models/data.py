@@ -5,10 +5,17 @@ barriers. The Aster-native variant adds the new/thin-asset features (listing age
 Amihud illiquidity, spread) and widens both barriers by what a round trip costs on the venue
 (twice the taker fee plus the estimated spread), so that a move which would not pay its costs
 is labelled HOLD.
+
+Two targets. `barrier` (the default): the triple-barrier label itself, BUY / HOLD / SELL by the barrier touched
+first. `meta` (meta-labelling, López de Prado): a primary rule gives each row its side — the sign of the trailing
+horizon's return (time-series momentum), known at the bar — and the label says whether taking that side would
+have paid: BUY (SELL) where the primary side is long (short) and the upper (lower) barrier is touched first, HOLD
+otherwise. The model then learns when to take the primary's trade, never to take the other side.
 """
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -18,13 +25,15 @@ from mcp_trader.features import liquidity
 from mcp_trader.features.dataset import FeatureSet
 from mcp_trader.features.indicators import log_returns
 from mcp_trader.features.rolling import rolling_mean_std
-from mcp_trader.models.base import CLASSES, Variant
+from mcp_trader.models.base import BUY, CLASSES, HOLD, SELL, Variant
 from mcp_trader.models.labels import triple_barrier
 
 ASTER_TAKER_FEE = 0.00035  # Aster perpetuals, taker, per side
 
 
 class LabelSpec(BaseModel):
+    target: Literal["barrier", "meta"] = Field("barrier", description="The triple-barrier label, or meta-labels "
+                                                                     "on a momentum primary side.")
     horizon: int = Field(24, ge=1, le=1000, description="Bars until the time limit.")
     barrier: float = Field(1.0, gt=0, le=10, description="Barrier width in units of σ × √horizon.")
     vol_window: int | None = Field(None, ge=3, description="Bars of the σ estimate; default the shortest window.")
@@ -88,12 +97,27 @@ def training_data(fs: FeatureSet, variant: Variant, labels: LabelSpec) -> Traini
     _, vol = rolling_mean_std(log_returns(panel), vol_window)
     cost = _costs(fs, frame, bar, asset, rows) if variant == "aster_native" else 0.0
     lab = triple_barrier(panel.close, panel.high, panel.low, vol, labels.horizon, labels.barrier, cost)
+    y = lab.y if labels.target == "barrier" else meta_labels(lab.y, primary_side(panel.close, labels.horizon))
     return TrainingData(
         features=tuple(features), symbols=panel.symbols, times=panel.index,
         X=frame[features].to_numpy(np.float32)[rows], asset=asset, bar=bar,
-        y=lab.y[bar, asset], t1=lab.t1[bar, asset], fwd=lab.fwd[bar, asset], horizon=labels.horizon,
+        y=y[bar, asset], t1=lab.t1[bar, asset], fwd=lab.fwd[bar, asset], horizon=labels.horizon,
         width=labels.barrier * vol[bar, asset] * np.sqrt(labels.horizon),
     )
+
+
+def primary_side(close: np.ndarray, horizon: int) -> np.ndarray:
+    """+1 / −1 / 0: the sign of the return over the `horizon` bars up to each bar (0 where unknown)."""
+    side = np.zeros(close.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        side[horizon:] = np.sign(np.log(close[horizon:] / close[:-horizon]))
+    return np.nan_to_num(side)
+
+
+def meta_labels(y: np.ndarray, side: np.ndarray) -> np.ndarray:
+    """The barrier label kept where it agrees with the primary side, HOLD where it does not; unlabelled stays −1."""
+    taken = ((side > 0) & (y == BUY)) | ((side < 0) & (y == SELL))
+    return np.where(y < 0, y, np.where(taken, y, HOLD)).astype(y.dtype)
 
 
 def _costs(fs: FeatureSet, frame: pd.DataFrame, bar: np.ndarray, asset: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -101,6 +101,7 @@ class TrainingSummary(BaseModel):
     timeframe: str
     symbols: list[str]
     horizon: int
+    target: str = Field("barrier", description="barrier (triple-barrier labels) or meta (meta-labels).")
     synthetic: bool
     verdict: Verdict
     out_of_sample: Headline
@@ -122,7 +123,8 @@ class TrainingSummary(BaseModel):
         uri = f"trader://models/{r.id}"
         return cls(
             model_id=r.id, kind=r.kind, variant=r.variant, timeframe=r.timeframe, symbols=r.symbols,
-            horizon=r.labels.horizon, synthetic=r.synthetic, verdict=r.verdict, out_of_sample=Headline.of(r.overall),
+            horizon=r.labels.horizon, target=r.labels.target, synthetic=r.synthetic, verdict=r.verdict,
+            out_of_sample=Headline.of(r.overall),
             baselines={k: Headline.of(v) for k, v in r.baselines.items()},
             folds=[Headline.of(f.model) for f in r.folds], test_rows=r.overall.rows, top_features=r.importances[:10],
             edge=r.edge, fold_edges=[f.edge.scale for f in r.folds if f.edge is not None],

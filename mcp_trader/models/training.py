@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from time import perf_counter
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -40,6 +41,7 @@ class TrainRequest(BaseModel):
     timeframe: str = "1h"
     horizon: int = Field(24, ge=1, le=1000)
     barrier: float = Field(1.0, gt=0, le=10)
+    target: Literal["barrier", "meta"] = "barrier"
     days: int | None = None
     start: datetime | None = None
     as_of: datetime | None = None
@@ -58,7 +60,7 @@ async def train(home: Home, request: TrainRequest, report: Report = silent) -> M
     started = perf_counter()
     device = resolve_device(request.device)
     fs = await _feature_set(home, request, report)
-    labels = LabelSpec(horizon=request.horizon, barrier=request.barrier)
+    labels = LabelSpec(target=request.target, horizon=request.horizon, barrier=request.barrier)
     data = await asyncio.to_thread(training_data, fs, request.variant, labels)
     embargo = request.embargo or request.horizon
     splits = walk_forward(data, request.folds, embargo, request.scheme, TEST_SHARE, VAL_SHARE)
@@ -127,7 +129,8 @@ def _fit(request, fs: FeatureSet, data: TrainingData, splits, device, embargo, s
     artifacts = kept.save(staging) + _write_artifacts(staging, evaluation)
     return ModelRecord(
         id=model_id, created_at=now_iso(), kind=request.kind, variant=request.variant, timeframe=fs.spec.timeframe,
-        symbols=list(data.symbols), labels=LabelSpec(horizon=request.horizon, barrier=request.barrier),
+        symbols=list(data.symbols), labels=LabelSpec(target=request.target, horizon=request.horizon,
+                                                                     barrier=request.barrier),
         label_counts=data.class_counts(), params=_params(request), features=list(data.features),
         feature_set_id=fs.id, feature_set_hash=fs.record.content_hash, input_hash=fs.record.input_hash,
         inputs=fs.record.inputs, synthetic=fs.record.synthetic,
