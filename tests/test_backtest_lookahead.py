@@ -14,7 +14,7 @@ from mcp_trader.backtest import edge
 from mcp_trader.backtest import signals as rules
 from mcp_trader.backtest.engine import Simulation, simulate
 from mcp_trader.backtest.inputs import confluence_score
-from mcp_trader.backtest.params import Costs, Risk
+from mcp_trader.backtest.params import DEFAULT_MARGIN, Costs, Risk
 from mcp_trader.features import builder
 from mcp_trader.features.indicators import atr
 from mcp_trader.features.panel import align
@@ -31,7 +31,7 @@ def confluence_signals(panel, table) -> tuple[np.ndarray, np.ndarray, np.ndarray
     score = confluence_score(panel, table)
     signal, _ = rules.from_confluence(score, 0.4)
     expected = edge.expected_from_score(score, edge.barrier_width(panel.close, 24, 1.0, SHORTEST))
-    signal, strength, fraction, _ = edge.gate(signal, expected, edge.DEFAULT_MARGIN, Costs(), Risk(), 10_000.0,
+    signal, strength, fraction, _ = edge.gate(signal, expected, DEFAULT_MARGIN, Costs(), Risk(), 10_000.0,
                                               panel.close, atr(panel), panel.volume)
     return signal, strength, fraction
 

@@ -8,7 +8,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from mcp_trader.backtest.listing import BacktestListing
-from mcp_trader.backtest.params import Bootstrap, Costs, Risk
+from mcp_trader.backtest.params import DEFAULT_MARGIN, Bootstrap, Costs, Risk
 from mcp_trader.tools.context import home_of, tool_errors
 from mcp_trader.tools.contract import CostMargin, EdgeChoice, Identifier, SymbolList
 from mcp_trader.tools.data import Market, Sources, Timeframe
@@ -75,7 +75,7 @@ async def run_backtest(
         float, Field(ge=0, le=1, description="A model's BUY/SELL needs that class most likely and this likely.")
     ] = 0.5,
     threshold: Annotated[float, Field(gt=0, le=1, description="Confluence score to act on (0 to 1).")] = 0.5,
-    cost_margin: CostMargin = 0.5,
+    cost_margin: CostMargin = DEFAULT_MARGIN,
     edge: EdgeChoice = "validated",
     risk: Annotated[Risk | None, Field(description="Risk and sizing settings to override.")] = None,
     costs: Annotated[Costs | None, Field(description="Fees, slippage, impact and funding to override.")] = None,

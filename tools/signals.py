@@ -7,6 +7,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from mcp_trader.backtest.params import DEFAULT_MARGIN
 from mcp_trader.tools.backtest import ModelId, Strategy
 from mcp_trader.tools.context import home_of, tool_errors
 from mcp_trader.tools.contract import CostMargin, EdgeChoice, SymbolList
@@ -61,7 +62,7 @@ async def get_signals(
     ] = "auto",
     sources: Sources = None,
     market: Market = "perp",
-    cost_margin: CostMargin = 0.5,
+    cost_margin: CostMargin = DEFAULT_MARGIN,
     edge: EdgeChoice = "validated",
 ) -> SignalReport:
     from mcp_trader.trading.signals import latest_signals  # numpy, pandas & co. load on first call
@@ -93,7 +94,7 @@ async def get_onnx_signals(
     as_of: AsOf = None,
     sources: Sources = None,
     market: Market = "perp",
-    cost_margin: CostMargin = 0.5,
+    cost_margin: CostMargin = DEFAULT_MARGIN,
     edge: EdgeChoice = "validated",
 ) -> SignalReport:
     """get_signals of an inference service: ONNX exports only, so the native learners (torch, xgboost) never load."""

@@ -8,6 +8,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
+from mcp_trader.backtest.params import DEFAULT_MARGIN
 from mcp_trader.tools.context import home_of, tool_errors
 from mcp_trader.tools.contract import CostMargin, EdgeChoice, Identifier, SymbolList, SymbolText, Token
 from mcp_trader.tools.jobs import JobView
@@ -172,7 +173,7 @@ async def start_paper_trading(
         int | None, Field(ge=0, le=100_000, description="An opposite signal exits only after this many bars; "
                                                         "default 0 for a model, 24 for confluence (as the backtest).")
     ] = None,
-    cost_margin: CostMargin = 0.5,
+    cost_margin: CostMargin = DEFAULT_MARGIN,
     edge: EdgeChoice = "validated",
 ) -> JobView:
     import secrets

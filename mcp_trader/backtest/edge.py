@@ -21,8 +21,6 @@ from mcp_trader.backtest.params import Costs, Risk
 from mcp_trader.features.rolling import rolling_mean_std
 from mcp_trader.models.base import BUY, SELL
 
-DEFAULT_MARGIN = 0.5  # a priori: the expected move must be 1.5 × the round trip; not fitted to any data
-
 
 def barrier_width(close: np.ndarray, horizon: int, barrier: float, window: int) -> np.ndarray:
     """barrier × σ × √horizon per (bar, asset), σ of log returns over `window` bars up to the bar; NaN before."""

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from mcp_trader.backtest import baselines, edge
 from mcp_trader.backtest import signals as rules
-from mcp_trader.backtest.params import Bootstrap, Costs, EdgeUse, Risk
+from mcp_trader.backtest.params import DEFAULT_MARGIN, Bootstrap, Costs, EdgeUse, Risk
 from mcp_trader.backtest.records import DataUsed, SignalSource, Strategy
 from mcp_trader.data.models import MarketType
 from mcp_trader.data.symbols import parse_symbol
@@ -56,7 +56,7 @@ class BacktestRequest(BaseModel):
     threshold: float = Field(0.5, gt=0, le=1)
     risk: Risk = Risk()
     costs: Costs = Costs()
-    cost_margin: float = Field(edge.DEFAULT_MARGIN, ge=0, le=20)
+    cost_margin: float = Field(DEFAULT_MARGIN, ge=0, le=20)
     edge: EdgeUse = "validated"
     bootstrap: Bootstrap = Bootstrap()
     sources: list[str] | None = None
@@ -201,13 +201,14 @@ async def _out_of_sample(home: Home, request: BacktestRequest, record: ModelReco
     keep = (bar >= 0) & (asset >= 0)
     columns = [f"p_{c.lower()}" for c in CLASSES]
     proba[bar[keep], asset[keep]] = predictions[columns].to_numpy()[keep]
+    validated = "edge_scale" in predictions and request.edge == "validated"
     scale = np.ones(panel.shape)  # models trained before validated edge scales trade their implied move
-    if "edge_scale" in predictions and request.edge == "validated":
+    if validated:
         scale[bar[keep], asset[keep]] = predictions["edge_scale"].to_numpy()[keep]
     signal, _ = rules.from_probabilities(proba, request.min_confidence)
     expected = scale * edge.expected_from_probabilities(proba, await _barrier_width(home, record, panel))
     rows = _span_rows(panel.index, request, record.timeframe, first, last)
-    if "edge_scale" in predictions and request.edge == "validated":
+    if validated:
         folds = predictions.groupby("fold")["edge_scale"].first()
         notes.append(f"expected moves scaled by the validated edge of each fold "
                      f"({', '.join(f'{s:.2f}' for s in folds)})")

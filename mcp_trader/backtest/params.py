@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 Strategy = Literal["model", "confluence", "trend_4h", "trend_1d", "breakout_4h", "breakout_1d", "momentum"]
 EdgeUse = Literal["validated", "implied"]  # a model's expected move: scaled by its validation, or as implied
+DEFAULT_MARGIN = 0.5  # of the cost gate, a priori: the expected move must be 1.5 × the round trip; not fitted
 ASTER_MAKER_FEE = 0.0001  # Aster perpetuals, per side
 ASTER_TAKER_FEE = 0.00035
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mcp_trader.backtest.params import DEFAULT_MARGIN
 from mcp_trader.data.models import MarketType
 from mcp_trader.data.timeframes import floor_ms, timeframe_ms
 from mcp_trader.errors import InputError, NotFoundError
@@ -65,8 +66,8 @@ class SignalRequest(BaseModel):
                                                   "one, else the native learner; always; never.")
     sources: list[str] | None = Field(None, description="Confluence: preferred sources among the stored candles.")
     market: MarketType = Field("perp", description="Confluence: the market of the symbols.")
-    cost_margin: float = Field(0.5, ge=0, le=20, description="Act only where the expected move over the horizon is "
-                                                             "at least (1 + cost_margin) × the round-trip cost.")
+    cost_margin: float = Field(DEFAULT_MARGIN, ge=0, le=20, description="Act only where the expected move over "
+                               "the horizon is at least (1 + cost_margin) × the round-trip cost.")
     capital: float = Field(10_000.0, gt=0, le=1e12, description="The account whose risk-sized order the cost "
                                                                 "estimate's market impact is for.")
     edge: Literal["validated", "implied"] = Field("validated", description="A model's expected move: scaled by "
@@ -183,7 +184,7 @@ async def snapshot(home: Home, request: SignalRequest) -> Snapshot:
 
 
 async def _model(home: Home, request: SignalRequest) -> Snapshot:
-    from mcp_trader.backtest.inputs import traded_symbols
+    from mcp_trader.backtest.inputs import edge_scale_of, traded_symbols
     from mcp_trader.features.spec import make_spec
     from mcp_trader.store.features import FeatureStore
 
@@ -195,8 +196,6 @@ async def _model(home: Home, request: SignalRequest) -> Snapshot:
     predictor, name, notes = await _predictor(home, record, request.use_onnx)
     proba = await asyncio.to_thread(_probabilities, panel, spec, inputs, record, predictor)
     window = record.labels.vol_window or spec.bars[spec.shortest]
-    from mcp_trader.backtest.inputs import edge_scale_of
-
     decisions = await asyncio.to_thread(_model_decisions, panel, traded, proba, request, record.labels, window,
                                         edge_scale_of(record, request.edge))
     if record.variant == "aster_native":
