@@ -29,7 +29,7 @@ DECIDED = ("asset", "side", "quantity", "decision_bar", "stop_price", "strength"
 def confluence_signals(panel, table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The rule as run_backtest applies it: the score, its expected move, and the cost gate."""
     score = confluence_score(panel, table)
-    signal, _ = rules.from_confluence(score, 0.4)
+    signal = rules.from_confluence(score, 0.4)
     expected = edge.expected_from_score(score, edge.barrier_width(panel.close, 24, 1.0, SHORTEST))
     signal, strength, fraction, _ = edge.gate(signal, expected, DEFAULT_MARGIN, Costs(), Risk(), 10_000.0,
                                               panel.close, atr(panel), panel.volume)

@@ -196,6 +196,32 @@ async def test_the_onnx_export_decides_as_the_native_model(mcp: Client, model: d
                 assert onnx_signal["probabilities"][name] == pytest.approx(p, rel=1e-3)  # the parity certificate
 
 
+async def test_a_return_forecast_trades_its_sign_alike_in_backtest_signals_and_onnx(mcp: Client, home: Home):
+    """target='return': the regressor's forecast reads as three-point probabilities whose P(BUY) − P(SELL) is the
+    forecast; the backtest, get_signals natively and its ONNX export all trade its sign through the same gate."""
+    eager = {"n_estimators": 40, "max_depth": 3, "learning_rate": 0.3}  # forecasts large enough to pass the gate
+    model = (await call(mcp, "train_model", {**TRAIN, "target": "return", "xgboost": eager}))["result"]
+    assert model["target"] == "return" and "R²" in model["verdict"]["summary"]
+    inputs = await backtest(mcp, home, {"model_id": model["model_id"], "signals": "after_training", "edge": EDGE,
+                                        "cost_margin": 0})
+    assert "sign of the return forecast" in inputs.described
+    export = (await call(mcp, "export_onnx", {"model_id": model["model_id"], "wait_seconds": 120}))["result"]
+    assert export["parity"]["passed"] and "three-point" in export["outputs"][0]
+    base = {"model_id": model["model_id"], "edge": EDGE, "cost_margin": 0}
+    for k in bars_to_check(inputs):
+        as_of = inputs.panel.index[k].isoformat()
+        native = await call(mcp, "get_signals", {**base, "as_of": as_of, "use_onnx": "never"})
+        assert_decided_as(native, inputs, k)
+        onnx = await call(mcp, "get_signals", {**base, "as_of": as_of, "use_onnx": "always"})
+        for j, (a, b) in enumerate(zip(onnx["signals"], native["signals"], strict=True)):
+            p = b["probabilities"]
+            assert p["HOLD"] == pytest.approx(1 - abs(p["BUY"] - p["SELL"])) and min(p["BUY"], p["SELL"]) == 0
+            assert SIDE[a["signal"]] == inputs.signal[k, j] == (np.sign(p["BUY"] - p["SELL"]) if b["signal"] != "HOLD"
+                                                                else 0)
+            assert a["probabilities"]["BUY"] - a["probabilities"]["SELL"] == pytest.approx(
+                p["BUY"] - p["SELL"], rel=1e-3, abs=1e-6)
+
+
 @pytest.mark.slow
 async def test_the_onnx_path_runs_without_torch(settings: Settings, mcp: Client, model: dict, export: dict):
     code = f"""

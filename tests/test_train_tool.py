@@ -8,6 +8,7 @@ import base64
 import time
 from collections.abc import AsyncIterator
 
+import numpy as np
 import pytest
 from mcp import Client
 from mcp_calls import call, error_of, read_json
@@ -319,9 +320,35 @@ async def test_meta_labels_take_only_the_primary_side(mcp: Client):
     assert run["status"] == "succeeded"
 
 
+async def test_a_return_forecast_is_a_regression_judged_on_direction_and_r2(mcp: Client, settings: Settings):
+    """target='return': XGBoost regresses the clipped forward return in barrier widths; its out-of-sample rows are
+    three-point probabilities with P(BUY) − P(SELL) the forecast, scored by R² against forecasting no move, IC and
+    the sign's hit rate; the verdict judges those."""
+    import pandas as pd
+
+    summary = (await call(mcp, "train_model", {**BASE, "target": "return", "xgboost": {"n_estimators": 30},
+                                               "wait_seconds": 300}))["result"]
+    assert summary["target"] == "return"
+    oos = summary["out_of_sample"]
+    assert oos["r2"] is not None and oos["ic"] is not None and oos["hit_rate"] is not None
+    assert f"R² {oos['r2']:.4f}" in summary["verdict"]["summary"]
+    if summary["verdict"]["beats_baselines"]:
+        assert oos["r2"] > 0 and oos["hit_rate"] > 0.5
+    report = await read_json(mcp, summary["resources"]["report"])
+    assert report["labels"]["target"] == "return" and all(f["model"]["r2"] is not None for f in report["folds"])
+    frame = pd.read_parquet(settings.models_dir / summary["model_id"] / "oos_predictions.parquet")
+    z = frame["p_buy"] - frame["p_sell"]
+    assert len(frame) == sum(f["test_rows"] for f in report["folds"])
+    assert (z.abs() <= 1).all() and ((frame["p_buy"] == 0) | (frame["p_sell"] == 0)).all()
+    assert np.allclose(frame["p_hold"], 1 - z.abs())
+    assert (np.sign(z) != 0).mean() > 0.99  # a regressor has a side on almost every row
+
+
 BAD_INPUT = [
     pytest.param({"kind": "forest"}, "kind", ["xgboost"], id="unknown-kind"),
-    pytest.param({"target": "regression"}, "target", ["barrier", "meta"], id="unknown-target"),
+    pytest.param({"target": "regression"}, "target", ["barrier", "meta", "return"], id="unknown-target"),
+    pytest.param({"kind": "lstm", "target": "return"}, "target", ["'return' (regression) is for kind xgboost"],
+                 id="return-target-for-an-lstm"),
     pytest.param({"horizon": 0}, "horizon", ["greater than or equal to 1"], id="horizon-0"),
     pytest.param({"horizon": -3}, "horizon", ["greater than or equal to 1"], id="horizon-negative"),
     pytest.param({"days": 10, "folds": 8}, "days", ["720 bars", "more days"], id="shorter-than-a-feature-window"),

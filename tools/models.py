@@ -59,10 +59,11 @@ async def train_model(
     ] = None,
     barrier: Annotated[float, Field(gt=0, le=10, description="Barrier width in σ × √horizon.")] = 1.0,
     target: Annotated[
-        Literal["barrier", "meta"],
+        Literal["barrier", "meta", "return"],
         Field(description="barrier: BUY / HOLD / SELL by the triple barrier touched first; meta: meta-labels on a "
                           "momentum primary side (the sign of the trailing horizon's return): the model learns when "
-                          "taking that side pays."),
+                          "taking that side pays; return (xgboost only): regression of the forward return over the "
+                          "horizon in barrier widths, clipped to ±1, traded by its sign through the cost gate."),
     ] = "barrier",
     xgboost: Annotated[XGBParams | None, Field(description="XGBoost settings to override.")] = None,
     lstm: Annotated[LSTMParams | None, Field(description="LSTM settings to override.")] = None,
@@ -72,7 +73,7 @@ async def train_model(
 ) -> JobView:
     from mcp_trader.models.device import resolve_device  # torch, xgboost & co. load on first call
     from mcp_trader.models.records import TrainingSummary
-    from mcp_trader.models.training import TrainRequest, train
+    from mcp_trader.models.training import TrainRequest, check_request, train
 
     home = home_of(ctx)
     async with tool_errors():
@@ -82,7 +83,7 @@ async def train_model(
             target=target, sources=sources, market=market, **({"xgboost": xgboost} if xgboost else {}),
             **({"lstm": lstm} if lstm else {}),
         )
-        _check_embargo(request)
+        check_request(request)
         resolve_device(request.device)  # no CUDA when cuda was asked: a tool error now, not a failed job later
 
         async def work(control) -> TrainingSummary:
@@ -97,14 +98,6 @@ async def list_models(ctx: Context) -> list[ModelListing]:
     home = home_of(ctx)
     records = await ModelRegistry(home.settings.models_dir, await home.db()).records()
     return [ModelListing.of(r) for r in records]
-
-
-def _check_embargo(request) -> None:
-    from mcp_trader.errors import InputError
-
-    if request.embargo is not None and request.embargo < request.horizon:
-        raise InputError("embargo", f"{request.embargo} bars is shorter than the horizon ({request.horizon})",
-                         "at least the horizon, or leave it out")
 
 
 def register(server: MCPServer, inference: bool = False) -> None:

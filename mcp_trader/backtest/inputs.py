@@ -144,7 +144,7 @@ async def _confluence(home: Home, request: BacktestRequest) -> Inputs:
     fs = await build_feature_set(home, _feature_request(request, request.symbols, spec.timeframe, None, spec.longest))
     traded = [parse_symbol(s, request.market, f"symbols[{i}]").unified for i, s in enumerate(request.symbols)]
     score = confluence_score(fs.panel, fs.frame)
-    signal, _ = rules.from_confluence(score, request.threshold)
+    signal = rules.from_confluence(score, request.threshold)
     max_hold = _max_hold(request, DEFAULT_MAX_HOLD)
     shortest = spec.bars[spec.shortest]
     expected = edge.expected_from_score(score, edge.barrier_width(fs.panel.close, max_hold or shortest, 1.0, shortest))
@@ -205,7 +205,7 @@ async def _out_of_sample(home: Home, request: BacktestRequest, record: ModelReco
     scale = np.ones(panel.shape)  # models trained before validated edge scales trade their implied move
     if validated:
         scale[bar[keep], asset[keep]] = predictions["edge_scale"].to_numpy()[keep]
-    signal, _ = rules.from_probabilities(proba, request.min_confidence)
+    signal = rules.for_model(proba, record.labels.target, request.min_confidence)
     expected = scale * edge.expected_from_probabilities(proba, await _barrier_width(home, record, panel))
     rows = _span_rows(panel.index, request, record.timeframe, first, last)
     if validated:
@@ -215,8 +215,8 @@ async def _out_of_sample(home: Home, request: BacktestRequest, record: ModelReco
     return await _finish(
         home, request, panel, traded, rows, signal, expected, record.inputs, record.feature_set_id, record.synthetic,
         notes,
-        f"model {record.id} ({record.kind}, {record.variant}): walk-forward out-of-sample predictions, BUY/SELL when "
-        f"the most likely class has probability ≥ {request.min_confidence}",
+        f"model {record.id} ({record.kind}, {record.variant}): walk-forward out-of-sample predictions, "
+        f"{rules.describe(record.labels.target, request.min_confidence)}",
         {"min_confidence": request.min_confidence}, _max_hold(request, record.labels.horizon),
         request.risk.min_hold_bars or 0,
     )
@@ -255,7 +255,7 @@ async def _after_training(home: Home, request: BacktestRequest, record: ModelRec
     probabilities = await asyncio.to_thread(learner.predict_proba, data, after)
     proba = np.full((len(fs.panel.index), len(fs.panel.symbols), len(CLASSES)), np.nan)
     proba[data.bar[after], data.asset[after]] = probabilities
-    signal, _ = rules.from_probabilities(proba, request.min_confidence)
+    signal = rules.for_model(proba, record.labels.target, request.min_confidence)
     width = edge.barrier_width(fs.panel.close, record.labels.horizon, record.labels.barrier,
                                record.labels.vol_window or spec.bars[spec.shortest])
     expected = edge_scale_of(record, request.edge) * edge.expected_from_probabilities(proba, width)
@@ -264,8 +264,8 @@ async def _after_training(home: Home, request: BacktestRequest, record: ModelRec
         home, request, fs.panel, traded, rows, signal, expected, fs.record.inputs, fs.id, fs.record.synthetic,
         fs.notes,
         f"model {record.id} ({record.kind}, {record.variant}) on bars after its training data "
-        f"({trained_until.isoformat()}), BUY/SELL when the most likely class has probability ≥ "
-        f"{request.min_confidence}", {"min_confidence": request.min_confidence},
+        f"({trained_until.isoformat()}), {rules.describe(record.labels.target, request.min_confidence)}",
+        {"min_confidence": request.min_confidence},
         _max_hold(request, record.labels.horizon), request.risk.min_hold_bars or 0,
     )
 

@@ -1,9 +1,11 @@
 """Native models → ONNX graphs that output what the native predict_proba returns: calibrated probabilities.
 
 XGBoost: onnxmltools turns the booster's trees into one TreeEnsembleClassifier; its softmax is replaced by the
-calibration, softmax(margins / T), as two ONNX nodes. LSTM: the network wrapped with its calibration and the
-return head's scale, exported by torch's torch.export-based exporter (the default since torch 2.9; the
-TorchScript one is deprecated) with a dynamic batch axis. xgboost, onnxmltools and torch load only here.
+calibration, softmax(margins / T), as two ONNX nodes. A return regressor's trees (TreeEnsembleRegressor) are
+followed by its three-point probabilities (models.base.three_point) as seven nodes. LSTM: the network wrapped
+with its calibration and the return head's scale, exported by torch's torch.export-based exporter (the default
+since torch 2.9; the TorchScript one is deprecated) with a dynamic batch axis. xgboost, onnxmltools and torch
+load only here.
 """
 
 import json
@@ -23,8 +25,10 @@ XGB_INPUT, LSTM_INPUT = "features", "sequences"
 PROBABILITIES, RETURN = "probabilities", "return"
 
 
-def xgboost_to_onnx(booster, temperature: float, metadata: dict[str, str]) -> onnx.ModelProto:
-    """The booster's trees with raw margins out, then softmax(margins / T): (batch, features) → (batch, 3)."""
+def xgboost_to_onnx(booster, temperature: float, metadata: dict[str, str],
+                    regression: bool = False) -> onnx.ModelProto:
+    """The booster's trees with raw margins out, then softmax(margins / T), or a regressor's forecast as three-point
+    probabilities: (batch, features) → (batch, 3)."""
     import xgboost as xgb
     from onnxmltools.convert import convert_xgboost
     from onnxmltools.convert.common.data_types import FloatTensorType
@@ -34,25 +38,48 @@ def xgboost_to_onnx(booster, temperature: float, metadata: dict[str, str]) -> on
     clone.feature_names = None  # onnxmltools reads split features as "f<index>" and rejects real names
     converted = convert_xgboost(clone, initial_types=[(XGB_INPUT, FloatTensorType([None, n]))],
                                 target_opset=ONNXMLTOOLS_OPSET)
-    (trees,) = [node for node in converted.graph.node if node.op_type == "TreeEnsembleClassifier"]
+    op = "TreeEnsembleRegressor" if regression else "TreeEnsembleClassifier"
+    (trees,) = [node for node in converted.graph.node if node.op_type == op]
     for attribute in trees.attribute:
         if attribute.name == "post_transform":
             attribute.s = b"NONE"
     del trees.output[:]
-    trees.output.extend(["label", "margins"])
+    if regression:
+        trees.output.append("forecast")
+        nodes, constants = [trees, *_three_point_nodes("forecast")], _three_point_constants()
+    else:
+        trees.output.extend(["label", "margins"])
+        nodes = [trees, helper.make_node("Div", ["margins", "temperature"], ["scaled"]),
+                 helper.make_node("Softmax", ["scaled"], [PROBABILITIES], axis=-1)]
+        constants = [helper.make_tensor("temperature", TensorProto.FLOAT, [], [np.float32(temperature)])]
     graph = helper.make_graph(
-        [trees,
-         helper.make_node("Div", ["margins", "temperature"], ["scaled"]),
-         helper.make_node("Softmax", ["scaled"], [PROBABILITIES], axis=-1)],
-        "xgboost_calibrated",
+        nodes, "xgboost_return" if regression else "xgboost_calibrated",
         [helper.make_tensor_value_info(XGB_INPUT, TensorProto.FLOAT, [BATCH, n])],
         [helper.make_tensor_value_info(PROBABILITIES, TensorProto.FLOAT, [BATCH, len(CLASSES)])],
-        initializer=[helper.make_tensor("temperature", TensorProto.FLOAT, [], [np.float32(temperature)])],
+        initializer=constants,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
                                                     helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
                               producer_name="mcp-trader")
     return _finish(model, metadata)
+
+
+def _three_point_nodes(forecast: str) -> list:
+    """z = clip(forecast, −1, 1) → [max(−z, 0), 1 − |z|, max(z, 0)], columns SELL, HOLD, BUY."""
+    return [
+        helper.make_node("Clip", [forecast, "minus_one", "one"], ["z"]),
+        helper.make_node("Relu", ["z"], ["buy"]),
+        helper.make_node("Neg", ["z"], ["negated"]),
+        helper.make_node("Relu", ["negated"], ["sell"]),
+        helper.make_node("Abs", ["z"], ["size"]),
+        helper.make_node("Sub", ["one", "size"], ["hold"]),
+        helper.make_node("Concat", ["sell", "hold", "buy"], [PROBABILITIES], axis=1),
+    ]
+
+
+def _three_point_constants() -> list:
+    return [helper.make_tensor("minus_one", TensorProto.FLOAT, [], [np.float32(-1.0)]),
+            helper.make_tensor("one", TensorProto.FLOAT, [], [np.float32(1.0)])]
 
 
 def lstm_to_onnx(learner, metadata: dict[str, str]) -> onnx.ModelProto:
@@ -84,10 +111,12 @@ def lstm_exporter() -> str:
     return f"torch.onnx.export (torch.export-based, dynamo=True), torch {torch.__version__}"
 
 
-def xgboost_exporter() -> str:
+def xgboost_exporter(regression: bool = False) -> str:
     import onnxmltools
 
-    return f"onnxmltools.convert_xgboost {onnxmltools.__version__} + calibration nodes (Div, Softmax)"
+    nodes = "three-point probability nodes (Clip, Relu, Neg, Abs, Sub, Concat)" if regression else (
+        "calibration nodes (Div, Softmax)")
+    return f"onnxmltools.convert_xgboost {onnxmltools.__version__} + {nodes}"
 
 
 def opsets(model: onnx.ModelProto) -> dict[str, int]:

@@ -125,7 +125,8 @@ def _export(request: ExportRequest, record: ModelRecord, kind: str, native, held
         id=export_id, created_at=now_iso(), model_id=record.id, model_kind=record.kind, kind=kind,
         variant=record.variant, timeframe=record.timeframe, symbols=record.symbols,
         feature_set_id=record.feature_set_id, trained_until=record.trained_until, parts=parts,
-        xgboost_weight=weight, outputs=_outputs(kind), files=_hashes(staging), validated=held is not None,
+        xgboost_weight=weight, outputs=_outputs(kind, record.labels.target), files=_hashes(staging),
+        validated=held is not None,
         parity=parity, latency=latency,
         providers=Providers(available=available_providers(), used=predictor.used_providers),
         versions=_versions(kind), seconds=round(perf_counter() - started, 3), notes=_notes(record, held),
@@ -140,7 +141,7 @@ def _write_part(part: Part, learner, record: ModelRecord, staging: Path) -> Onnx
         if learner.booster.num_features() != len(record.features):
             raise InputError("model_id", f"model {record.id}'s booster reads {learner.booster.num_features()} "
                              f"features, its record lists {len(record.features)}", "an intact model")
-        model = convert.xgboost_to_onnx(learner.booster, learner.temperature, metadata)
+        model = convert.xgboost_to_onnx(learner.booster, learner.temperature, metadata, learner.regression)
     else:
         model = convert.lstm_to_onnx(learner, metadata)
     file = f"{part}.onnx"
@@ -153,7 +154,7 @@ def _write_part(part: Part, learner, record: ModelRecord, staging: Path) -> Onnx
 def _xgboost_part(file: str, model, learner, record: ModelRecord) -> OnnxPart:
     n = len(record.features)
     return OnnxPart(
-        part="xgboost", file=file, opset=convert.opsets(model), exporter=convert.xgboost_exporter(),
+        part="xgboost", file=file, opset=convert.opsets(model), exporter=convert.xgboost_exporter(learner.regression),
         temperature=learner.temperature,
         input=InputSchema(
             tensor=TensorSpec(name=convert.XGB_INPUT, dtype="float32", shape=[convert.BATCH, n]),
@@ -214,7 +215,10 @@ def _latency(native, predictor: OnnxPredictor, held: HeldOutRows) -> Latency:
     )
 
 
-def _outputs(kind: str) -> list[str]:
+def _outputs(kind: str, target: str) -> list[str]:
+    if target == "return":
+        return ["predict_proba(data, rows) → (n, 3) float64, SELL/HOLD/BUY: the return forecast z (forward return "
+                "in barrier widths, within ±1) as three-point probabilities, P(BUY) − P(SELL) = z"]
     outputs = ["predict_proba(data, rows) → (n, 3) float64, SELL/HOLD/BUY calibrated probabilities"]
     if kind != "xgboost":
         outputs.append("predict_return(data, rows) → (n,) float64, forward log return over the label horizon")

@@ -43,6 +43,14 @@ class Learner(Protocol):
         ...
 
 
+def three_point(z: np.ndarray) -> np.ndarray:
+    """A regressor's forecast z (forward return in barrier widths, within ±1) as SELL/HOLD/BUY probabilities: the
+    distribution on {−1, 0, +1} barrier widths with mean z and the most mass on HOLD, so P(BUY) − P(SELL) = z and
+    everything that reads a model's expected move from its probabilities reads the forecast itself."""
+    z = np.clip(np.asarray(z, dtype=np.float64), -1.0, 1.0)
+    return np.stack([np.maximum(-z, 0.0), 1.0 - np.abs(z), np.maximum(z, 0.0)], axis=-1)
+
+
 def class_weights(y: np.ndarray) -> np.ndarray:
     """Per-class weights that make each present class weigh the same in total (inverse frequency)."""
     counts = np.bincount(y, minlength=len(CLASSES)).astype(float)

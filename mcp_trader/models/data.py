@@ -6,11 +6,13 @@ Amihud illiquidity, spread) and widens both barriers by what a round trip costs 
 (twice the taker fee plus the estimated spread), so that a move which would not pay its costs
 is labelled HOLD.
 
-Two targets. `barrier` (the default): the triple-barrier label itself, BUY / HOLD / SELL by the barrier touched
+Three targets. `barrier` (the default): the triple-barrier label itself, BUY / HOLD / SELL by the barrier touched
 first. `meta` (meta-labelling, López de Prado): a primary rule gives each row its side — the sign of the trailing
 horizon's return (time-series momentum), known at the bar — and the label says whether taking that side would
 have paid: BUY (SELL) where the primary side is long (short) and the upper (lower) barrier is touched first, HOLD
-otherwise. The model then learns when to take the primary's trade, never to take the other side.
+otherwise. The model then learns when to take the primary's trade, never to take the other side. `return`: the
+forward log return over the horizon in units of the barrier width, clipped to ±1 (`z`), learnt by regression; the
+triple-barrier class stays the row's label for counting and purging (its decision bar bounds the row's overlap).
 """
 
 from dataclasses import dataclass
@@ -31,9 +33,12 @@ from mcp_trader.models.labels import triple_barrier
 ASTER_TAKER_FEE = 0.00035  # Aster perpetuals, taker, per side
 
 
+Target = Literal["barrier", "meta", "return"]
+
+
 class LabelSpec(BaseModel):
-    target: Literal["barrier", "meta"] = Field("barrier", description="The triple-barrier label, or meta-labels "
-                                                                     "on a momentum primary side.")
+    target: Target = Field("barrier", description="The triple-barrier label, meta-labels on a momentum primary side, "
+                                                  "or the forward return (regression).")
     horizon: int = Field(24, ge=1, le=1000, description="Bars until the time limit.")
     barrier: float = Field(1.0, gt=0, le=10, description="Barrier width in units of σ × √horizon.")
     vol_window: int | None = Field(None, ge=3, description="Bars of the σ estimate; default the shortest window.")
@@ -54,6 +59,7 @@ class TrainingData:
     fwd: np.ndarray  # forward log return over the horizon, for IC and the LSTM's regression head
     horizon: int
     width: np.ndarray | None = None  # barrier × σ × √horizon per row (before costs): the implied move's unit
+    target: Target = "barrier"
 
     @cached_property
     def labeled(self) -> np.ndarray:
@@ -65,6 +71,14 @@ class TrainingData:
         out = np.full((len(self.symbols), len(self.times), len(self.features)), np.nan, np.float32)
         out[self.asset, self.bar] = self.X
         return out
+
+    @cached_property
+    def z(self) -> np.ndarray:
+        """The regression target: forward log return / barrier width, clipped to ±1; NaN where either is unknown."""
+        if self.width is None:
+            return np.full(len(self.y), np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.clip(self.fwd / np.where(self.width > 0, self.width, np.nan), -1.0, 1.0)
 
     def class_counts(self, rows: np.ndarray | None = None) -> dict[str, int]:
         y = self.y[self.labeled if rows is None else rows]
@@ -97,12 +111,12 @@ def training_data(fs: FeatureSet, variant: Variant, labels: LabelSpec) -> Traini
     _, vol = rolling_mean_std(log_returns(panel), vol_window)
     cost = _costs(fs, frame, bar, asset, rows) if variant == "aster_native" else 0.0
     lab = triple_barrier(panel.close, panel.high, panel.low, vol, labels.horizon, labels.barrier, cost)
-    y = lab.y if labels.target == "barrier" else meta_labels(lab.y, primary_side(panel.close, labels.horizon))
+    y = lab.y if labels.target != "meta" else meta_labels(lab.y, primary_side(panel.close, labels.horizon))
     return TrainingData(
         features=tuple(features), symbols=panel.symbols, times=panel.index,
         X=frame[features].to_numpy(np.float32)[rows], asset=asset, bar=bar,
         y=y[bar, asset], t1=lab.t1[bar, asset], fwd=lab.fwd[bar, asset], horizon=labels.horizon,
-        width=labels.barrier * vol[bar, asset] * np.sqrt(labels.horizon),
+        width=labels.barrier * vol[bar, asset] * np.sqrt(labels.horizon), target=labels.target,
     )
 
 

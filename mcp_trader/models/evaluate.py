@@ -41,14 +41,14 @@ def evaluate(data: TrainingData, splits: list[Split], make: Callable[[], Learner
         for name, p in fold_base.items():
             base[name].append(p)
     test, proba = np.concatenate(rows), np.concatenate(probas)
-    y, fwd = data.y[test], data.fwd[test]
-    overall = _pooled(score(y, proba, fwd), [r.model for r in reports])
+    overall = _pooled(_score(data, test, proba), [r.model for r in reports])
     base_scores = {
-        name: _pooled(score(y, np.concatenate(p), fwd), [r.baselines[name] for r in reports])
+        name: _pooled(_score(data, test, np.concatenate(p)), [r.baselines[name] for r in reports])
         for name, p in base.items()
     }
+    judge = return_verdict if data.target == "return" else verdict
     return Evaluation(
-        folds=reports, overall=overall, baselines=base_scores, verdict=verdict(overall, base_scores, len(splits)),
+        folds=reports, overall=overall, baselines=base_scores, verdict=judge(overall, base_scores, len(splits)),
         predictions=_predictions(data, splits, test, proba, [r.edge.scale for r in reports]), last=learner,
     )
 
@@ -71,6 +71,29 @@ def verdict(model: Metrics, base: dict[str, Metrics], folds: int) -> Verdict:
     ))
 
 
+def return_verdict(model: Metrics, base: dict[str, Metrics], folds: int) -> Verdict:
+    """A return forecast beats its baselines when it forecasts the clipped return better than 0 and than each of
+    them (R²), ranks forward returns better (IC) and has their sign more often right than wrong (hit rate). Its
+    pseudo-probabilities' log loss and F1 say nothing about a regression and are not judged."""
+    r2 = model.r2 if model.r2 is not None else -np.inf
+    beats = (r2 > max([0.0, *((b.r2 or 0.0) for b in base.values())]) and (model.hit_rate or 0.0) > 0.5
+             and (model.ic or 0.0) > max((b.ic or 0.0) for b in base.values()))
+    names = list(base)
+    r2s = ", ".join(f"{n} {_fmt(base[n].r2)}" for n in names)
+    ics = ", ".join(f"{n} {_fmt(base[n].ic)}" for n in names)
+    claim = "beats its baselines" if beats else "does NOT beat its baselines"
+    return Verdict(beats_baselines=beats, summary=(
+        f"Out of sample ({folds} walk-forward folds, {model.rows} test rows) the return forecast {claim}: "
+        f"R² {_fmt(model.r2, 4)} vs 0 for forecasting no move, {r2s}; IC {_fmt(model.ic)} vs {ics}; directional hit "
+        f"rate {_fmt(model.hit_rate)} over {model.directional_calls} calls. Beating them takes all of a positive R² "
+        f"above each baseline's, a higher IC and a hit rate above 0.5."
+    ))
+
+
+def _score(data: TrainingData, rows: np.ndarray, proba: np.ndarray) -> Metrics:
+    return score(data.y[rows], proba, data.fwd[rows], data.z[rows], by_sign=data.target == "return")
+
+
 def _pooled(metrics: Metrics, folds: list[Metrics]) -> Metrics:
     """Every fold's rows together, but the IC is the mean of the folds' ICs: ranks are compared within a
     fold, so a constant forecast (the majority baseline) that shifts between folds earns no IC."""
@@ -79,11 +102,11 @@ def _pooled(metrics: Metrics, folds: list[Metrics]) -> Metrics:
 
 
 def _fold_report(data, split: Split, proba, fold_base: dict, fit: dict, edge: EdgeScale) -> FoldReport:
-    y, fwd = data.y[split.test], data.fwd[split.test]
     return FoldReport(
         fold=split.number, train=_span(data, split.train), val=_span(data, split.val), test=_span(data, split.test),
         train_rows=len(split.train), val_rows=len(split.val), test_rows=len(split.test), purged_rows=split.purged,
-        model=score(y, proba, fwd), baselines={n: score(y, p, fwd) for n, p in fold_base.items()}, fit=fit,
+        model=_score(data, split.test, proba), baselines={n: _score(data, split.test, p) for n, p in fold_base.items()},
+        fit=fit,
         edge=edge,
     )
 
@@ -115,5 +138,5 @@ def _iso(t: pd.Timestamp) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.3f}"
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"

@@ -24,10 +24,15 @@ class Metrics(BaseModel):
     hit_rate: float | None  # share of BUY/SELL calls whose forward return had the called sign
     directional_calls: int
     ic: float | None  # Spearman rank correlation of P(BUY) − P(SELL) with the forward return (overall: mean of folds')
+    r2: float | None = None  # of P(BUY) − P(SELL) as a forecast of the clipped return z, against forecasting 0
 
 
-def score(y: np.ndarray, proba: np.ndarray, fwd: np.ndarray) -> Metrics:
+def score(y: np.ndarray, proba: np.ndarray, fwd: np.ndarray, z: np.ndarray | None = None,
+          by_sign: bool = False) -> Metrics:
+    """`z`: the clipped forward return in barrier widths, for R²; `by_sign`: a directional call is the sign of
+    P(BUY) − P(SELL) (a regressor's forecast) rather than BUY or SELL being the most likely class."""
     pred = proba.argmax(axis=1)
+    expected = proba[:, BUY] - proba[:, SELL]
     per_class, f1s = {}, []
     for code, name in enumerate(CLASSES):
         tp = int(np.sum((pred == code) & (y == code)))
@@ -37,8 +42,9 @@ def score(y: np.ndarray, proba: np.ndarray, fwd: np.ndarray) -> Metrics:
         per_class[name] = ClassScores(precision=precision, recall=recall, support=support, predicted=predicted)
         if support or predicted:  # as scikit-learn: classes absent from both are left out of the mean
             f1s.append(2 * tp / (predicted + support))
-    calls = (pred == BUY) | (pred == SELL)
-    hits = np.sign(fwd[calls]) == np.where(pred[calls] == BUY, 1.0, -1.0)
+    side = np.sign(expected) if by_sign else np.where(pred == BUY, 1.0, np.where(pred == SELL, -1.0, 0.0))
+    calls = side != 0
+    hits = np.sign(fwd[calls]) == side[calls]
     return Metrics(
         rows=len(y),
         accuracy=float(np.mean(pred == y)) if len(y) else 0.0,
@@ -47,8 +53,20 @@ def score(y: np.ndarray, proba: np.ndarray, fwd: np.ndarray) -> Metrics:
         per_class=per_class,
         hit_rate=float(np.mean(hits)) if calls.any() else None,
         directional_calls=int(calls.sum()),
-        ic=spearman(proba[:, BUY] - proba[:, SELL], fwd),
+        ic=spearman(expected, fwd),
+        r2=None if z is None else r_squared(expected, z),
     )
+
+
+def r_squared(forecast: np.ndarray, actual: np.ndarray) -> float | None:
+    """1 − Σ(actual − forecast)² / Σ actual²: the share of squared error saved against always forecasting 0
+    (Campbell & Thompson's out-of-sample R², with zero as the benchmark since returns' mean is not known ahead)."""
+    ok = np.isfinite(forecast) & np.isfinite(actual)
+    total = float(actual[ok] @ actual[ok])
+    if ok.sum() < 3 or total == 0:
+        return None
+    error = actual[ok] - forecast[ok]
+    return 1.0 - float(error @ error) / total
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float | None:

@@ -86,10 +86,12 @@ class Headline(BaseModel):
     log_loss: float
     hit_rate: float | None
     ic: float | None
+    r2: float | None = None
 
     @classmethod
     def of(cls, m: Metrics) -> "Headline":
-        return cls(accuracy=m.accuracy, macro_f1=m.macro_f1, log_loss=m.log_loss, hit_rate=m.hit_rate, ic=m.ic)
+        return cls(accuracy=m.accuracy, macro_f1=m.macro_f1, log_loss=m.log_loss, hit_rate=m.hit_rate, ic=m.ic,
+                   r2=m.r2)
 
 
 class TrainingSummary(BaseModel):
@@ -101,7 +103,8 @@ class TrainingSummary(BaseModel):
     timeframe: str
     symbols: list[str]
     horizon: int
-    target: str = Field("barrier", description="barrier (triple-barrier labels) or meta (meta-labels).")
+    target: str = Field("barrier", description="barrier (triple-barrier labels), meta (meta-labels) or return "
+                                                "(forward-return regression).")
     synthetic: bool
     verdict: Verdict
     out_of_sample: Headline

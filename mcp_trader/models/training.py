@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from time import perf_counter
-from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -18,7 +17,7 @@ from mcp_trader.errors import InputError
 from mcp_trader.features.dataset import FeatureRequest, FeatureSet, build_feature_set
 from mcp_trader.home import Home
 from mcp_trader.models.base import Kind, Learner, Report, Variant, silent
-from mcp_trader.models.data import LabelSpec, TrainingData, training_data
+from mcp_trader.models.data import LabelSpec, Target, TrainingData, training_data
 from mcp_trader.models.device import Device, resolve_device
 from mcp_trader.models.edge import validated_scale
 from mcp_trader.models.evaluate import Evaluation, evaluate
@@ -41,7 +40,7 @@ class TrainRequest(BaseModel):
     timeframe: str = "1h"
     horizon: int = Field(24, ge=1, le=1000)
     barrier: float = Field(1.0, gt=0, le=10)
-    target: Literal["barrier", "meta"] = "barrier"
+    target: Target = "barrier"
     days: int | None = None
     start: datetime | None = None
     as_of: datetime | None = None
@@ -56,7 +55,18 @@ class TrainRequest(BaseModel):
     lstm: LSTMParams = LSTMParams()
 
 
+def check_request(request: TrainRequest) -> None:
+    """What the request's fields cannot say alone, refused before any work starts."""
+    if request.embargo is not None and request.embargo < request.horizon:
+        raise InputError("embargo", f"{request.embargo} bars is shorter than the horizon ({request.horizon})",
+                         "at least the horizon, or leave it out")
+    if request.target == "return" and request.kind != "xgboost":
+        raise InputError("target", f"'return' (regression) is for kind xgboost, not {request.kind}",
+                         "barrier or meta for an lstm or ensemble; kind xgboost for return")
+
+
 async def train(home: Home, request: TrainRequest, report: Report = silent) -> ModelRecord:
+    check_request(request)
     started = perf_counter()
     device = resolve_device(request.device)
     fs = await _feature_set(home, request, report)
@@ -93,7 +103,7 @@ def make_learner(request: TrainRequest, device: str) -> Learner:
     if request.kind == "xgboost":
         from mcp_trader.models.xgb import XGBoostLearner
 
-        return XGBoostLearner(request.xgboost, device)
+        return XGBoostLearner(request.xgboost, device, regression=request.target == "return")
     if request.kind == "lstm":
         from mcp_trader.models.lstm import LSTMLearner
 

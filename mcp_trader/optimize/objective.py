@@ -93,7 +93,7 @@ class Objective:
             return
         if self.target == "confluence":
             score = confluence_score(fs.panel, fs.frame)
-            signal, _ = rules.from_confluence(score, params["strategy"]["threshold"])
+            signal = rules.from_confluence(score, params["strategy"]["threshold"])
             width = edge.barrier_width(fs.panel.close, params["strategy"]["max_hold_bars"], 1.0, shortest)
             for bars in self._confluence_folds():
                 yield bars, signal, edge.expected_from_score(score, width)
@@ -107,7 +107,7 @@ class Objective:
             learner.fit(data, split.train, split.val, self._within(number, k))
             proba = np.full((*fs.panel.shape, len(CLASSES)), np.nan)
             proba[data.bar[split.test], data.asset[split.test]] = learner.predict_proba(data, split.test)
-            signal, _ = rules.from_probabilities(proba, params["strategy"]["min_confidence"])
+            signal = rules.from_probabilities(proba, params["strategy"]["min_confidence"])
             scale = validated_scale(learner, data, split.val).scale
             yield split.test_bars, signal, scale * edge.expected_from_probabilities(proba, width)
 

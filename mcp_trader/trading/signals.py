@@ -408,7 +408,7 @@ def _model_decisions(panel: "Panel", traded: list[str], proba: "np.ndarray", req
     from mcp_trader.backtest import edge
     from mcp_trader.backtest import signals as rules
 
-    signal, _ = rules.from_probabilities(proba, request.min_confidence)
+    signal = rules.for_model(proba, labels.target, request.min_confidence)
     width = edge.barrier_width(panel.close, labels.horizon, labels.barrier, vol_window)[-1]
     expected = scale * edge.expected_from_probabilities(proba, width)
     confidence = np.where(np.isnan(proba).any(axis=1), np.nan, np.nan_to_num(proba).max(axis=1))
@@ -429,7 +429,7 @@ def _confluence_decisions(panel: "Panel", spec: "FeatureSpec", traded: list[str]
     frame = build(panel, spec, reference_symbol(panel)).frame
     latest = frame.xs(panel.index[-1], level="time")["confluence_score"]
     score = np.array([float(latest.get(s, np.nan)) for s in panel.symbols])
-    signal, _ = rules.from_confluence(score, request.threshold)
+    signal = rules.from_confluence(score, request.threshold)
     shortest = spec.bars[spec.shortest]
     expected = edge.expected_from_score(score, edge.barrier_width(panel.close, DEFAULT_MAX_HOLD, 1.0, shortest)[-1])
     return _decisions(panel, traded, request, signal, expected, np.abs(score), lambda j: None,
