@@ -6,6 +6,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mcp_trader.backtest.params import DEFAULT_STOP_ATR
+
 DEFAULT_SOURCES = ("aster", "binance", "coingecko", "sample", "synthetic")
 
 
@@ -36,7 +38,8 @@ class Settings(BaseSettings):
     paper_balance: float = Field(10_000.0, gt=0, description="Starting USDT balance of the paper account.")
     paper_slippage_bps: float = Field(2.0, ge=0, le=500, description="Paper market fills slip this much.")
     risk_per_trade: float = Field(0.01, gt=0, lt=1, description="Equity fraction lost if an entry's stop is hit.")
-    stop_atr: float = Field(2.0, gt=0, le=50, description="The stop distance risk is measured at, in ATR(14)s.")
+    stop_atr: float = Field(DEFAULT_STOP_ATR, gt=0, le=50,
+                            description="The stop distance risk is measured at, in ATR(14)s.")
     max_positions: int = Field(5, ge=1, le=50, description="Open positions at once, all symbols together.")
     max_order_notional: float = Field(5_000.0, gt=0, description="USDT notional of one order at most.")
     max_leverage: float = Field(3.0, gt=0, le=20, description="Gross notional at most this multiple of equity.")

@@ -434,13 +434,13 @@ async def test_risk_per_trade_measures_the_atr_stop(home_dir: Path):
         text = await error_of(client, "place_order", {"symbol": "BTC", "side": "buy", "quantity": 0.03})
         frame = bars("BTC").loc[: pd.Timestamp(CLOCK, tz="UTC") - HOUR].iloc[-500:]
         atr = talib.ATR(*(frame[c].to_numpy(np.float64) for c in ("high", "low", "close")), 14)[-1]
-        risk = 0.03 * 2.0 * atr  # stop_atr × ATR(14) on the added quantity
+        risk = 0.03 * Settings().stop_atr * atr  # stop_atr × ATR(14) on the added quantity
         assert "risk_per_trade" in text and f"would lose {risk:,.2f} USDT" in text
         assert figure(text, "% of equity exceeds") == pytest.approx(100 * risk / 10_000, rel=1e-4)
         assert "exceeds the limit 0.05 % of equity by" in text
         small = await order(client, symbol="BTC", side="buy", quantity=0.001)  # a small one fits
         assert small["risk"]["risk_fraction"] < 0.0005
-        assert small["risk"]["risk"] == pytest.approx(0.001 * 2.0 * atr, rel=1e-6)
+        assert small["risk"]["risk"] == pytest.approx(0.001 * Settings().stop_atr * atr, rel=1e-6)
 
 
 async def test_an_order_that_only_reduces_passes_over_every_limit(home_dir: Path):

@@ -8,7 +8,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
-from mcp_trader.backtest.params import DEFAULT_MARGIN
+from mcp_trader.backtest.params import DEFAULT_MARGIN, DEFAULT_TAKE_PROFIT_ATR
 from mcp_trader.tools.context import home_of, tool_errors
 from mcp_trader.tools.contract import CostMargin, EdgeChoice, Identifier, SymbolList, SymbolText, Token
 from mcp_trader.tools.jobs import JobView
@@ -166,7 +166,9 @@ async def start_paper_trading(
     threshold: Annotated[float, Field(gt=0, le=1, description="Confluence: score to act on.")] = 0.5,
     poll_seconds: Annotated[float, Field(ge=0.2, le=3600, description="Seconds between looks for a new bar.")] = 60,
     max_bars: Annotated[int | None, Field(ge=1, description="Stop after acting on this many bars.")] = None,
-    take_profit_atr: Annotated[float, Field(ge=0, le=100, description="Take-profit in ATRs; 0 = none.")] = 3.0,
+    take_profit_atr: Annotated[
+        float, Field(ge=0, le=100, description="Take-profit in ATRs; 0 = none.")
+    ] = DEFAULT_TAKE_PROFIT_ATR,
     max_hold_bars: Annotated[int, Field(ge=0, le=100_000, description="Holding limit in bars; 0 = none.")] = 24,
     allow_short: Annotated[bool, Field(description="SELL signals open shorts.")] = True,
     min_hold_bars: Annotated[

@@ -39,6 +39,15 @@ class CostsPaid(BaseModel):
     fees: float
     slippage: float = Field(description="What slippage and impact cost against the reference prices.")
     funding: float = Field(description="Funding paid (negative: received).")
+    drag: float = Field(0.0, description="Fees, slippage and funding per year as a share of the mean equity: the "
+                                         "annual return costs took, whatever the equity did.")
+
+    @classmethod
+    def of(cls, fees: float, slippage: float, funding: float, equity: np.ndarray, years: float) -> "CostsPaid":
+        mean_equity = float(np.mean(equity)) if len(equity) else 0.0
+        total = fees + slippage + funding
+        drag = total / mean_equity / years if years > 0 and mean_equity > 0 else 0.0
+        return cls(fees=fees, slippage=slippage, funding=funding, drag=drag)
 
 
 class Exposure(BaseModel):

@@ -96,7 +96,8 @@ def baseline_runs(inputs: Inputs, request: BacktestRequest, rates: np.ndarray) -
             intervals=intervals(metrics.returns_of(sim.equity, capital), per_year, request.bootstrap),
             trades=len(sim.trades), trades_per_day=len(sim.trades) / days if days else 0.0,
             turnover=traded / (float(np.mean(sim.equity)) or capital) / (days / 365.25) if days else 0.0,
-            costs_paid=metrics.CostsPaid(fees=float(paid[0]), slippage=float(paid[1]), funding=float(paid[2])),
+            costs_paid=metrics.CostsPaid.of(float(paid[0]), float(paid[1]), float(paid[2]), sim.equity,
+                                            days / 365.25),
         ))
     return runs
 
@@ -156,8 +157,9 @@ def _run(request: BacktestRequest, inputs: Inputs, run_id: str, staging: Path, r
         metrics=headline, intervals=spread, forward=forward,
         trades=metrics.trade_stats(trades["pnl"].to_numpy(), trades["bars_held"].to_numpy(),
                                    trades["exit_reason"].tolist(), sim.trade("side")),
-        costs_paid=metrics.CostsPaid(fees=float(trades["fees"].sum()), slippage=float(trades["slippage"].sum()),
-                                     funding=float(-trades["funding"].sum())),
+        costs_paid=metrics.CostsPaid.of(float(trades["fees"].sum()), float(trades["slippage"].sum()),
+                                        float(-trades["funding"].sum()), sim.equity,
+                                        len(sim.equity) / metrics.bars_per_year(tf)),
         exposure=_exposure(sim, trades, capital, tf), buy_and_hold=baseline, buy_and_hold_intervals=baseline_spread,
         baselines=beside,
         beats_buy_and_hold=headline.total_return > baseline.total_return,

@@ -10,6 +10,7 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mcp_trader.backtest.params import DEFAULT_TAKE_PROFIT_ATR
 from mcp_trader.errors import InputError, NotFoundError, Refused
 from mcp_trader.home import Home
 from mcp_trader.jobs import JobControl
@@ -28,7 +29,7 @@ class LoopRequest(BaseModel):
     signals: SignalRequest
     poll_seconds: float = Field(60.0, ge=0.2, le=3600, description="How often to look for a new bar.")
     max_bars: int | None = Field(None, ge=1, le=1_000_000, description="Stop after acting on this many bars.")
-    take_profit_atr: float = Field(3.0, ge=0, le=100, description="As the backtest: 0 = none.")
+    take_profit_atr: float = Field(DEFAULT_TAKE_PROFIT_ATR, ge=0, le=100, description="As the backtest: 0 = none.")
     max_hold_bars: int = Field(DEFAULT_HOLD_BARS, ge=0, le=100_000, description="0 = hold until a signal exits.")
     min_hold_bars: int | None = Field(None, ge=0, le=100_000, description="As the backtest: an opposite signal exits "
                                       "after this many bars; default 0 for a model, 24 (1h bars) for confluence.")
