@@ -3,7 +3,8 @@ and trades it at a profit after costs, and on a market of pure noise it finds no
 
 Both markets are served by the local fake exchange (tests/fakes/exchange_server.py) through the Binance source, so
 the whole path runs as a user's would: collect_data, train_model (XGBoost at its defaults), run_backtest on the
-walk-forward out-of-sample predictions with the default costs, risk and cost gate.
+walk-forward out-of-sample predictions with the default costs, risk and cost gate — for the triple-barrier labels
+and for the forward-return target (target="return", whose R² must be positive on the plant).
 
 The plant: hourly log returns r_t = κ/24 × (r_{t−1} + … + r_{t−24}) + ε_t, ε ~ N(0, σ²), κ = 0.6, σ = 0.5 %: each
 hour drifts by 2.5 % of the trailing day's return. The next day's return then correlates about 0.44 with the trailing
@@ -52,12 +53,12 @@ def market(kappa: float, seed: int) -> dict[str, np.ndarray]:
     return tables
 
 
-async def research(tmp_path, fake: FakeMarkets) -> tuple[dict, dict]:
+async def research(tmp_path, fake: FakeMarkets, target: str) -> tuple[dict, dict]:
     settings = Settings(home=tmp_path / "home", sources=("binance",), retries=2, backoff_s=0.01, **fake.urls())
     async with Client(build_server(settings)) as client:
         await call(client, "collect_data", {"symbols": SYMBOLS, "days": 365, "sources": ["binance"]})
         model = (await call(client, "train_model", {"symbols": SYMBOLS, "days": 365, "sources": ["binance"],
-                                                    "wait_seconds": 300}))["result"]
+                                                    "target": target, "wait_seconds": 300}))["result"]
         run = (await call(client, "run_backtest", {"model_id": model["model_id"], "wait_seconds": 300}))["result"]
     return model, run
 
@@ -83,16 +84,20 @@ def oracle_sharpe(tables: dict[str, np.ndarray], start: str, end: str) -> float:
     return float(portfolio.mean() / portfolio.std() * np.sqrt(8766))
 
 
-async def test_a_planted_edge_is_found_and_pays_after_costs(tmp_path, fake):
+@pytest.mark.parametrize("target", ["barrier", "return"])
+async def test_a_planted_edge_is_found_and_pays_after_costs(tmp_path, fake, target: str):
     tables = market(KAPPA, seed=1)
     for base, table in tables.items():
         fake.plant(base, table)
-    model, run = await research(tmp_path, fake)
+    model, run = await research(tmp_path, fake, target)
     assert model["out_of_sample"]["ic"] > 0.2 and all(scale > 0 for scale in model["fold_edges"])
+    if target == "return":
+        assert model["out_of_sample"]["r2"] > 0 and model["out_of_sample"]["hit_rate"] > 0.55
     sharpe, band = run["metrics"]["sharpe"], run["intervals"]["sharpe"]
     allowed = oracle_sharpe(tables, run["start"], run["end"])
-    print(f"\nplanted edge: IC {model['out_of_sample']['ic']:.3f}, fold edges {model['fold_edges']}, net Sharpe "
-          f"{sharpe:.2f} ({band['low']:.2f} to {band['high']:.2f}), the plant allows {allowed:.2f}; "
+    print(f"\nplanted edge, {target}: IC {model['out_of_sample']['ic']:.3f}, R² {model['out_of_sample']['r2']:.4f}, "
+          f"fold edges {model['fold_edges']}, net Sharpe {sharpe:.2f} ({band['low']:.2f} to {band['high']:.2f}), "
+          f"the plant allows {allowed:.2f}; "
           f"{run['trades']['trades']} trades, return {run['metrics']['total_return']:+.1%}")
     assert band["low"] > 0 and run["metrics"]["total_return"] > 0, f"net Sharpe {sharpe:.2f}, interval {band}"
     assert 0.25 * allowed < sharpe < allowed, f"net Sharpe {sharpe:.2f} against the plant's {allowed:.2f}"
@@ -100,14 +105,15 @@ async def test_a_planted_edge_is_found_and_pays_after_costs(tmp_path, fake):
     assert run["trades"]["trades"] > 100 and paid > 0 and "1.5 × the round-trip cost" in run["signals"]
 
 
-async def test_pure_noise_is_found_to_have_no_edge(tmp_path, fake):
+@pytest.mark.parametrize("target", ["barrier", "return"])
+async def test_pure_noise_is_found_to_have_no_edge(tmp_path, fake, target: str):
     for base, table in market(0.0, seed=2).items():
         fake.plant(base, table)
-    model, run = await research(tmp_path, fake)
-    assert abs(model["out_of_sample"]["ic"]) < 0.05
+    model, run = await research(tmp_path, fake, target)
+    assert abs(model["out_of_sample"]["ic"]) < 0.05 and not model["verdict"]["beats_baselines"]
     sharpe = run["intervals"]["sharpe"]
     flat = run["trades"]["trades"] == 0
-    print(f"\npure noise: IC {model['out_of_sample']['ic']:.3f}, fold edges {model['fold_edges']}, "
+    print(f"\npure noise, {target}: IC {model['out_of_sample']['ic']:.3f}, fold edges {model['fold_edges']}, "
           f"{run['trades']['trades']} trades, Sharpe {run['metrics']['sharpe']}, interval {sharpe}")
     assert flat or sharpe["low"] <= 0 <= sharpe["high"], f"noise scored Sharpe {run['metrics']['sharpe']}: {sharpe}"
     assert sum(scale > 0 for scale in model["fold_edges"]) <= 1  # a 95 % bound: one fold in four may pass by luck
