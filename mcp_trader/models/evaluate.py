@@ -56,18 +56,13 @@ def evaluate(data: TrainingData, splits: list[Split], make: Callable[[], Learner
 def verdict(model: Metrics, base: dict[str, Metrics], folds: int) -> Verdict:
     """Beating the baselines means a lower log loss and a higher macro F1 than every one of them, and, on what the
     trades depend on, direction: a higher IC than each (one without an IC counts as 0) and a hit rate above 1/2."""
-    direction = (model.ic or 0.0) > max((b.ic or 0.0) for b in base.values()) and (model.hit_rate or 0.0) > 0.5
-    beats = direction and all(model.log_loss < b.log_loss and model.macro_f1 > b.macro_f1 for b in base.values())
-    names = list(base)
-    losses = ", ".join(f"{n} {base[n].log_loss:.4f}" for n in names)
-    f1s = ", ".join(f"{n} {base[n].macro_f1:.3f}" for n in names)
-    ics = ", ".join(f"{n} {_fmt(base[n].ic)}" for n in names)
-    claim = "beats its baselines" if beats else "does NOT beat its baselines"
+    beats = _direction(model, base) and all(model.log_loss < b.log_loss and model.macro_f1 > b.macro_f1
+                                            for b in base.values())
     return Verdict(beats_baselines=beats, summary=(
-        f"Out of sample ({folds} walk-forward folds, {model.rows} test rows) the model {claim}: "
-        f"log loss {model.log_loss:.4f} vs {losses}; macro F1 {model.macro_f1:.3f} vs {f1s}; "
-        f"IC {_fmt(model.ic)} vs {ics}; directional hit rate {_fmt(model.hit_rate)}. Beating them takes all of a "
-        f"lower log loss, a higher macro F1, a higher IC and a hit rate above 0.5: the trades depend on direction."
+        f"{_opening(folds, model, 'model', beats)}log loss {model.log_loss:.4f} vs {_each(base, 'log_loss', 4)}; "
+        f"macro F1 {model.macro_f1:.3f} vs {_each(base, 'macro_f1')}; IC {_fmt(model.ic)} vs {_each(base, 'ic')}; "
+        f"directional hit rate {_fmt(model.hit_rate)}. Beating them takes all of a lower log loss, a higher macro "
+        f"F1, a higher IC and a hit rate above 0.5: the trades depend on direction."
     ))
 
 
@@ -75,19 +70,27 @@ def return_verdict(model: Metrics, base: dict[str, Metrics], folds: int) -> Verd
     """A return forecast beats its baselines when it forecasts the clipped return better than 0 and than each of
     them (R²), ranks forward returns better (IC) and has their sign more often right than wrong (hit rate). Its
     pseudo-probabilities' log loss and F1 say nothing about a regression and are not judged."""
-    r2 = model.r2 if model.r2 is not None else -np.inf
-    beats = (r2 > max([0.0, *((b.r2 or 0.0) for b in base.values())]) and (model.hit_rate or 0.0) > 0.5
-             and (model.ic or 0.0) > max((b.ic or 0.0) for b in base.values()))
-    names = list(base)
-    r2s = ", ".join(f"{n} {_fmt(base[n].r2)}" for n in names)
-    ics = ", ".join(f"{n} {_fmt(base[n].ic)}" for n in names)
-    claim = "beats its baselines" if beats else "does NOT beat its baselines"
+    best_r2 = max([0.0, *((b.r2 or 0.0) for b in base.values())])
+    beats = _direction(model, base) and model.r2 is not None and model.r2 > best_r2
     return Verdict(beats_baselines=beats, summary=(
-        f"Out of sample ({folds} walk-forward folds, {model.rows} test rows) the return forecast {claim}: "
-        f"R² {_fmt(model.r2, 4)} vs 0 for forecasting no move, {r2s}; IC {_fmt(model.ic)} vs {ics}; directional hit "
-        f"rate {_fmt(model.hit_rate)} over {model.directional_calls} calls. Beating them takes all of a positive R² "
+        f"{_opening(folds, model, 'return forecast', beats)}R² {_fmt(model.r2, 4)} vs 0 for forecasting no move, "
+        f"{_each(base, 'r2')}; IC {_fmt(model.ic)} vs {_each(base, 'ic')}; directional hit rate "
+        f"{_fmt(model.hit_rate)} over {model.directional_calls} calls. Beating them takes all of a positive R² "
         f"above each baseline's, a higher IC and a hit rate above 0.5."
     ))
+
+
+def _direction(model: Metrics, base: dict[str, Metrics]) -> bool:
+    return (model.ic or 0.0) > max((b.ic or 0.0) for b in base.values()) and (model.hit_rate or 0.0) > 0.5
+
+
+def _opening(folds: int, model: Metrics, what: str, beats: bool) -> str:
+    claim = "beats its baselines" if beats else "does NOT beat its baselines"
+    return f"Out of sample ({folds} walk-forward folds, {model.rows} test rows) the {what} {claim}: "
+
+
+def _each(base: dict[str, Metrics], figure: str, digits: int = 3) -> str:
+    return ", ".join(f"{name} {_fmt(getattr(m, figure), digits)}" for name, m in base.items())
 
 
 def _score(data: TrainingData, rows: np.ndarray, proba: np.ndarray) -> Metrics:
