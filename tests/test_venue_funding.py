@@ -1,6 +1,7 @@
 """Funding from the venue: collect_data fetches perpetual funding settlements through ccxt's fetchFundingRateHistory
 from the local fake Aster (falling back to Binance USDⓈ-M), stores them with provenance, extends them incrementally,
-and run_backtest charges them on spans past the bundled history, saying per symbol where they came from."""
+and run_backtest and optimize charge them on spans past the bundled history, saying per symbol where they came
+from."""
 
 import pyarrow.parquet as pq
 import pytest
@@ -63,3 +64,16 @@ async def test_a_backtest_past_the_bundled_history_charges_the_venues_funding(tm
         assert cover["applied"] and "aster (fetchFundingRateHistory)" in cover["source"]
         assert 85 <= cover["settlements"] <= 93
     assert run["trades"]["trades"] > 0 and run["costs_paid"]["funding"] != 0
+
+
+async def test_a_study_past_the_bundled_history_charges_the_venues_funding(tmp_path, fake):
+    """optimize scores its trials with the same funding as run_backtest: the venue's stored settlements."""
+    async with Client(build_server(settings(tmp_path, fake))) as client:
+        await call(client, "collect_data", {"symbols": PERPS, "days": 90})
+        summary = (await call(client, "optimize", {"target": "trend_4h", "symbols": PERPS, "days": 80, "folds": 2,
+                                                   "n_trials": 2, "wait_seconds": 300}))["result"]
+    assert summary["trials"]["complete"] + summary["trials"]["pruned"] == 2
+    assert [c["symbol"] for c in summary["funding"]] == PERPS
+    for cover in summary["funding"]:
+        assert cover["applied"] and "aster (fetchFundingRateHistory)" in cover["source"], cover
+        assert cover["first"] > "2025" and cover["settlements"] > 100

@@ -96,6 +96,14 @@ def known_rates(symbol: str, funding_dir: Path) -> pd.Series | None:
     return _merged(bundled, FundingStore(funding_dir).stored(parsed))[0]
 
 
+def stored_funding(funding_dir: Path, symbols: list[str]) -> dict[str, tuple[pd.Series, str | None]]:
+    """The venues' settlements collect_data stored, per perpetual symbol: `funding_grid`'s `fetched`."""
+    from mcp_trader.data.funding import FundingStore
+
+    store = FundingStore(funding_dir)
+    return {s: store.stored(parse_symbol(s, "spot")) for s in symbols if ":" in s}
+
+
 def _merged(bundled: pd.Series | None,
             fetched: tuple[pd.Series, str | None] | None) -> tuple[pd.Series | None, str | None]:
     """The bundled history, continued after its last settlement by the venue's."""

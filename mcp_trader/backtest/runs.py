@@ -20,7 +20,7 @@ from mcp_trader.backtest.baselines import RULES, buy_and_hold
 from mcp_trader.backtest.charts import equity_chart
 from mcp_trader.backtest.engine import EXIT_REASONS, Simulation, simulate
 from mcp_trader.backtest.forward import Forward, compare, figures
-from mcp_trader.backtest.funding import SOURCE, SPOT, FundingCoverage, funding_grid
+from mcp_trader.backtest.funding import SOURCE, SPOT, FundingCoverage, funding_grid, stored_funding
 from mcp_trader.backtest.inputs import BacktestRequest, Inputs, build_inputs
 from mcp_trader.backtest.intervals import Intervals, intervals
 from mcp_trader.backtest.records import BacktestRecord, BaselineRun
@@ -48,7 +48,7 @@ async def run_backtest(home: Home, request: BacktestRequest, report: Report = si
         walk_forward = request.model_copy(update={"signals": "out_of_sample", "start": None, "end": None,
                                                    "days": None})
         reference = (walk_forward, await build_inputs(home, walk_forward))
-    fetched = await asyncio.to_thread(stored_funding, home, list(inputs.panel.symbols))
+    fetched = await asyncio.to_thread(stored_funding, home.settings.funding_dir, list(inputs.panel.symbols))
     report(0.6, f"simulating {inputs.panel.shape[0]} bars × {inputs.panel.shape[1]} assets")
     store = RunStore(home.settings.backtests_dir, await home.db())
     run_id = f"bt-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
@@ -117,15 +117,6 @@ def forward_check(reference: tuple[BacktestRequest, Inputs], after: "metrics.Hea
     now = figures(inputs.panel.index[0].isoformat(), inputs.panel.index[-1].isoformat(), len(inputs.panel.index),
                   per_day, after, spread, trades)
     return compare(before, now, request.bootstrap.confidence)
-
-
-def stored_funding(home: Home, symbols: list[str]) -> dict:
-    """The venues' settlements collect_data stored, per perpetual symbol."""
-    from mcp_trader.data.funding import FundingStore
-    from mcp_trader.data.symbols import parse_symbol
-
-    store = FundingStore(home.settings.funding_dir)
-    return {s: store.stored(parse_symbol(s, "spot")) for s in symbols if ":" in s}
 
 
 def _run(request: BacktestRequest, inputs: Inputs, run_id: str, staging: Path, report: Report,

@@ -16,7 +16,7 @@ from mcp_trader.backtest import edge
 from mcp_trader.backtest import signals as rules
 from mcp_trader.backtest.baselines import rule_signals
 from mcp_trader.backtest.engine import simulate
-from mcp_trader.backtest.funding import funding_grid
+from mcp_trader.backtest.funding import FundingCoverage, funding_grid
 from mcp_trader.backtest.inputs import confluence_score
 from mcp_trader.backtest.metrics import bars_per_year, returns_of
 from mcp_trader.backtest.params import Costs, Risk
@@ -44,12 +44,15 @@ class Market:
     atr: np.ndarray
     funding: np.ndarray
     per_year: float
+    coverage: list[FundingCoverage]
 
     @classmethod
-    def of(cls, fs: FeatureSet) -> "Market":
+    def of(cls, fs: FeatureSet, fetched: dict | None = None) -> "Market":
+        """`fetched`: the venues' stored settlements (backtest.funding.stored_funding), charged past the bundled
+        history as run_backtest charges them."""
         panel = fs.panel
-        rates, _ = funding_grid(list(panel.symbols), panel.index, panel.timeframe)
-        return cls(fs=fs, atr=atr(panel), funding=rates, per_year=bars_per_year(panel.timeframe))
+        rates, coverage = funding_grid(list(panel.symbols), panel.index, panel.timeframe, fetched)
+        return cls(fs=fs, atr=atr(panel), funding=rates, per_year=bars_per_year(panel.timeframe), coverage=coverage)
 
 
 class Objective:

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from mcp_trader.backtest.funding import FundingCoverage
 from mcp_trader.data.models import MarketType
 from mcp_trader.optimize.deflated import Deflated
 from mcp_trader.optimize.overfitting import Overfitting
@@ -94,6 +95,9 @@ class StudySummary(BaseModel):
     overfitting: Overfitting | None = Field(description="Probability of backtest overfitting by CSCV, over the "
                                                         "completed trials.")
     importances: dict[str, float] | None = Field(description="Parameter importances (PED-ANOVA), summing to 1.")
+    funding: list[FundingCoverage] | None = Field(None, description="Per symbol, the funding this run's trials were "
+                                                                    "charged and where it came from; absent when "
+                                                                    "the summary is read back later.")
     verdict: str
     dashboard: str = Field(description="How to open the study in Optuna's dashboard.")
     join: str = Field(description="How another process or machine joins this study.")

@@ -18,6 +18,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from mcp_trader import __version__
+from mcp_trader.backtest.funding import FundingCoverage, stored_funding
 from mcp_trader.errors import InputError, NotFoundError
 from mcp_trader.features.dataset import FeatureRequest, FeatureSet, build_feature_set
 from mcp_trader.home import Home
@@ -72,9 +73,11 @@ async def run_study(home: Home, request: StudyRequest, report: Report = silent) 
     config = _config(request, fs)
     study = _create_or_resume(storage, name, config, request.seed, request.n_trials)
     await _remember(home, name, url, config)
-    ran = await asyncio.to_thread(_optimize, study, config, Market.of(fs), device, request.n_trials,
-                                  request.timeout_s, report)
-    return summarise(study, config, url, ran)
+    fetched = await asyncio.to_thread(stored_funding, home.settings.funding_dir, list(fs.panel.symbols))
+    market = Market.of(fs, fetched)
+    ran = await asyncio.to_thread(_optimize, study, config, market, device, request.n_trials, request.timeout_s,
+                                  report)
+    return summarise(study, config, url, ran, market.coverage)
 
 
 def join(home: Home, name: str, url: str, trials: int | None, timeout_s: float | None,
@@ -99,8 +102,9 @@ def join(home: Home, name: str, url: str, trials: int | None, timeout_s: float |
         if " done (" in message:  # one line per finished trial, not every boosting round
             log(message)
 
-    ran = _optimize(study, config, Market.of(fs), resolve_device("auto"), trials, timeout_s, progress, callbacks)
-    return summarise(study, config, url, ran)
+    market = Market.of(fs, stored_funding(home.settings.funding_dir, list(fs.panel.symbols)))
+    ran = _optimize(study, config, market, resolve_device("auto"), trials, timeout_s, progress, callbacks)
+    return summarise(study, config, url, ran, market.coverage)
 
 
 def load(storage, name: str, seed_offset: int = 0) -> optuna.Study:
@@ -121,7 +125,8 @@ def config_of(study: optuna.Study) -> StudyConfig:
     return StudyConfig.model_validate(attrs)
 
 
-def summarise(study: optuna.Study, config: StudyConfig, url: str, ran: int) -> StudySummary:
+def summarise(study: optuna.Study, config: StudyConfig, url: str, ran: int,
+              funding: list[FundingCoverage] | None = None) -> StudySummary:
     trials = study.get_trials(deepcopy=False)
     counts = _counts(trials)
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
@@ -134,7 +139,7 @@ def summarise(study: optuna.Study, config: StudyConfig, url: str, ran: int) -> S
     return StudySummary(
         study=name, storage=redacted(url), target=config.target, symbols=config.symbols,
         timeframe=config.timeframe, folds=config.folds, synthetic=config.synthetic, trials=counts, this_run=ran,
-        best=best, deflated=deflated, overfitting=overfitting, importances=importances(study),
+        best=best, deflated=deflated, overfitting=overfitting, importances=importances(study), funding=funding,
         verdict=_verdict(best, deflated, overfitting, counts),
         dashboard=f"optuna-dashboard {redacted(url)}", join=f"mcp-trader optimize-worker --study {name} --storage "
         f"'{redacted(url)}'", resources={"summary": uri, "trials": f"{uri}/trials", "trials_chart": f"{uri}/trials.png",
