@@ -71,7 +71,8 @@ class Inputs:
     strength: np.ndarray
     fraction: np.ndarray  # of the risk-based size: the share of the expected move left after costs
     min_hold_bars: int
-    baselines: dict[str, tuple[np.ndarray, np.ndarray, int]]  # rule → signal, strength, minimum hold on the span
+    history: Panel  # the traded assets over every loaded bar, warm-up included: what the baseline rules read
+    span: np.ndarray  # the rows of `history` that are the traded span
     universe: list[str]
     described: str
     rule: dict
@@ -111,7 +112,7 @@ def check_span(request: BacktestRequest) -> None:
         raise InputError("days", "give either days or start, not both")
 
 
-def check_confluence(model_id: str | None, symbols: list[str] | None, strategy: str = "confluence") -> None:
+def check_rule_request(model_id: str | None, symbols: list[str] | None, strategy: str = "confluence") -> None:
     """The confluence strategy (or a baseline rule) trades the symbols it is given, with no model."""
     if model_id is not None:
         raise InputError("model_id", f"the {strategy} strategy uses no model", "leave model_id out, or "
@@ -124,7 +125,7 @@ def check_confluence(model_id: str | None, symbols: list[str] | None, strategy: 
 async def _baseline(home: Home, request: BacktestRequest) -> Inputs:
     """A baseline rule traded as a strategy: no model, no cost gate, positions held until the rule turns."""
     name = request.strategy
-    check_confluence(request.model_id, request.symbols, name)
+    check_rule_request(request.model_id, request.symbols, name)
     spec = make_spec(request.timeframe or "1h")
     fs = await build_feature_set(home, _feature_request(request, request.symbols, spec.timeframe, None, spec.longest))
     traded = [parse_symbol(s, request.market, f"symbols[{i}]").unified for i, s in enumerate(request.symbols)]
@@ -139,7 +140,7 @@ async def _baseline(home: Home, request: BacktestRequest) -> Inputs:
 
 
 async def _confluence(home: Home, request: BacktestRequest) -> Inputs:
-    check_confluence(request.model_id, request.symbols)
+    check_rule_request(request.model_id, request.symbols)
     spec = make_spec(request.timeframe or "1h")
     fs = await build_feature_set(home, _feature_request(request, request.symbols, spec.timeframe, None, spec.longest))
     traded = [parse_symbol(s, request.market, f"symbols[{i}]").unified for i, s in enumerate(request.symbols)]
@@ -273,8 +274,8 @@ async def _after_training(home: Home, request: BacktestRequest, record: ModelRec
 async def _finish(home, request: BacktestRequest, panel: Panel, traded, rows: np.ndarray, signal, expected,
                   inputs: list[FeatureInput], feature_set_id, synthetic: bool, notes: list[str], described: str,
                   rule: dict, max_hold: int, min_hold: int, strength: np.ndarray | None = None) -> Inputs:
-    """The traded span and assets cut from the panel, the signals through the cost gate (a baseline rule, with no
-    expected move, is traded as it stands), and every baseline rule's signals on the same span beside them."""
+    """The traded span and assets cut from the panel, and the signals through the cost gate (a baseline rule, with
+    no expected move, is traded as it stands)."""
     if len(rows) < 2:
         raise InputError("start", f"the span holds {len(rows)} bar(s) to trade", "a span of at least two bars")
     columns = [panel.column(s) for s in traded]
@@ -295,15 +296,12 @@ async def _finish(home, request: BacktestRequest, panel: Panel, traded, rows: np
                                                  full_atr[ranges], sliced.volume)
         described += (f"; taken only where the expected move over the horizon is at least "
                       f"{1 + request.cost_margin:g} × the round-trip cost, sized by the share of it left after costs")
-    beside = {}
-    for name in baselines.RULES:  # on the traded assets alone: momentum ranks only them
-        sig, strg, hold = baselines.rule_signals(name, _columns(panel, traded))
-        beside[name] = (sig[rows], strg[rows], hold)
     if min_hold:
         described += f"; an opposite signal exits after {min_hold} bars held at the earliest"
     return Inputs(
         panel=sliced, atr=full_atr[ranges], signal=gated, strength=strength, fraction=fraction,
-        min_hold_bars=min_hold, baselines=beside, universe=list(panel.symbols), described=described,
+        min_hold_bars=min_hold, history=_columns(panel, traded), span=rows, universe=list(panel.symbols),
+        described=described,
         rule={**rule, "cost_margin": request.cost_margin, "min_hold_bars": min_hold}, max_hold_bars=max_hold,
         data=used, feature_set_id=feature_set_id, synthetic=synthetic, notes=notes,
     )

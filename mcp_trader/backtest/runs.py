@@ -16,7 +16,7 @@ import pandas as pd
 
 from mcp_trader import __version__
 from mcp_trader.backtest import metrics
-from mcp_trader.backtest.baselines import RULES, buy_and_hold
+from mcp_trader.backtest.baselines import RULES, buy_and_hold, rule_signals
 from mcp_trader.backtest.charts import equity_chart
 from mcp_trader.backtest.engine import EXIT_REASONS, Simulation, simulate
 from mcp_trader.backtest.forward import Forward, compare, figures
@@ -86,16 +86,17 @@ def baseline_runs(inputs: Inputs, request: BacktestRequest, rates: np.ndarray) -
     runs = [BaselineRun(strategy="flat", rule="no position", metrics=metrics.headline(flat, capital, tf),
                         intervals=None, trades=0, trades_per_day=0.0,
                         costs_paid=metrics.CostsPaid(fees=0.0, slippage=0.0, funding=0.0))]
-    for name, (signal, strength, hold) in inputs.baselines.items():
+    for name in RULES:  # on the traded assets alone: momentum ranks only them
+        signal, strength, hold = rule_signals(name, inputs.history)
+        signal, strength = signal[inputs.span], strength[inputs.span]
         sim = simulate(panel.open, panel.high, panel.low, panel.close, panel.volume, signal, strength, inputs.atr,
                        rates, capital, request.risk, request.costs, request.risk.max_hold_bars or 0, None, hold)
         paid = sim.trade("fees").sum(), sim.trade("slippage").sum(), -sim.trade("funding").sum()
-        traded = float((sim.trade("quantity") * (sim.trade("entry_price") + sim.trade("exit_price"))).sum())
         runs.append(BaselineRun(
             strategy=name, rule=RULES[name], metrics=metrics.headline(sim.equity, capital, tf),
             intervals=intervals(metrics.returns_of(sim.equity, capital), per_year, request.bootstrap),
             trades=len(sim.trades), trades_per_day=len(sim.trades) / days if days else 0.0,
-            turnover=traded / (float(np.mean(sim.equity)) or capital) / (days / 365.25) if days else 0.0,
+            turnover=_turnover(sim, capital, days / 365.25),
             costs_paid=metrics.CostsPaid.of(float(paid[0]), float(paid[1]), float(paid[2]), sim.equity,
                                             days / 365.25),
         ))
@@ -151,7 +152,7 @@ def _run(request: BacktestRequest, inputs: Inputs, run_id: str, staging: Path, r
         costs_paid=metrics.CostsPaid.of(float(trades["fees"].sum()), float(trades["slippage"].sum()),
                                         float(-trades["funding"].sum()), sim.equity,
                                         len(sim.equity) / metrics.bars_per_year(tf)),
-        exposure=_exposure(sim, trades, capital, tf), buy_and_hold=baseline, buy_and_hold_intervals=baseline_spread,
+        exposure=_exposure(sim, capital, tf), buy_and_hold=baseline, buy_and_hold_intervals=baseline_spread,
         baselines=beside,
         beats_buy_and_hold=headline.total_return > baseline.total_return,
         monthly_returns=metrics.monthly_returns(sim.equity, panel.index, capital),
@@ -186,17 +187,20 @@ def trade_table(inputs: Inputs, sim: Simulation) -> pd.DataFrame:
     })
 
 
-def _exposure(sim: Simulation, trades: pd.DataFrame, capital: float, timeframe: str) -> metrics.Exposure:
+def _exposure(sim: Simulation, capital: float, timeframe: str) -> metrics.Exposure:
     with np.errstate(invalid="ignore", divide="ignore"):
         leverage = np.where(sim.equity > 0, sim.gross / sim.equity, 0.0)
-    traded = float((trades["quantity"] * (trades["entry_price"] + trades["exit_price"])).sum())
-    years = len(sim.equity) / metrics.bars_per_year(timeframe)
-    mean_equity = float(np.mean(sim.equity)) or capital
     return metrics.Exposure(
         time_in_market=float((sim.open_positions > 0).mean()), average_leverage=float(leverage.mean()),
         max_leverage=float(leverage.max()), max_open_positions=int(sim.open_positions.max()),
-        turnover=traded / mean_equity / years if years > 0 else 0.0,
+        turnover=_turnover(sim, capital, len(sim.equity) / metrics.bars_per_year(timeframe)),
     )
+
+
+def _turnover(sim: Simulation, capital: float, years: float) -> float:
+    """Traded notional (entries and exits) per year, in multiples of the mean equity."""
+    traded = float((sim.trade("quantity") * (sim.trade("entry_price") + sim.trade("exit_price"))).sum())
+    return traded / (float(np.mean(sim.equity)) or capital) / years if years > 0 else 0.0
 
 
 def _summary(inputs: Inputs, result: metrics.Headline, spread: Intervals, baseline: metrics.Headline,

@@ -205,12 +205,12 @@ async def _model(home: Home, request: SignalRequest) -> Snapshot:
 
 
 async def _confluence(home: Home, request: SignalRequest) -> Snapshot:
-    from mcp_trader.backtest.inputs import check_confluence
+    from mcp_trader.backtest.inputs import check_rule_request
     from mcp_trader.data.symbols import parse_symbol
     from mcp_trader.features.dataset import FeatureRequest, feature_universe
     from mcp_trader.features.spec import make_spec
 
-    check_confluence(request.model_id, request.symbols)
+    check_rule_request(request.model_id, request.symbols)
     spec = make_spec(request.timeframe or "1h")
     universe, notes = feature_universe(FeatureRequest(symbols=request.symbols, timeframe=spec.timeframe,
                                               market=request.market))
