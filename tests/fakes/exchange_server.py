@@ -325,12 +325,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not 1 <= limit <= 1000:
             raise _ApiError(400, {"code": -1130, "msg": "Data sent for parameter 'limit' is not valid."})
         times = np.arange(TABLE_START_MS, now, 8 * HOUR_MS, dtype=np.int64)
-        keep = np.ones(len(times), dtype=bool)
-        if "startTime" in query:
-            keep &= times >= int(query["startTime"])
-        if "endTime" in query:
-            keep &= times <= int(query["endTime"])
-        picked = times[keep][:limit] if "startTime" in query else times[keep][-limit:]
+        picked = times[_window(times, query, limit)]
         return [{"symbol": symbol, "fundingTime": int(t), "fundingRate": f"{funding_rate(source, symbol, int(t)):.8f}",
                  "markPrice": "0"} for t in picked]
 
@@ -347,14 +342,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not 1 <= limit <= KLINE_LIMITS[venue]:
             raise _ApiError(400, {"code": -1130, "msg": "Data sent for parameter 'limit' is not valid."})
         table = _resample(self.fake._candles(source, symbol.removesuffix("USDT")), step)
-        ms = table[:, 0]
-        keep = np.ones(len(table), dtype=bool)
-        if "startTime" in query:
-            keep &= ms >= int(query["startTime"])
-        if "endTime" in query:
-            keep &= ms <= int(query["endTime"])
-        # From startTime on; without one the latest bars, as the real APIs do.
-        rows = table[keep][:limit] if "startTime" in query else table[keep][-limit:]
+        rows = table[_window(table[:, 0], query, limit)]
         return [
             [int(r[0]), _decimal(r[1]), _decimal(r[2]), _decimal(r[3]), _decimal(r[4]), _decimal(r[5]),
              int(r[0]) + step - 1, _decimal(r[5] * r[4]), 1000, _decimal(r[5] / 2), _decimal(r[5] * r[4] / 2), "0"]
@@ -461,3 +449,15 @@ def running() -> Iterator[FakeMarkets]:
         yield fake
     finally:
         fake.stop()
+
+
+def _window(ms: np.ndarray, query: dict[str, str], limit: int) -> np.ndarray:
+    """Indices of the rows inside [startTime, endTime]: from startTime on, or without one the latest, as the real
+    APIs answer; at most `limit`."""
+    keep = np.ones(len(ms), dtype=bool)
+    if "startTime" in query:
+        keep &= ms >= int(query["startTime"])
+    if "endTime" in query:
+        keep &= ms <= int(query["endTime"])
+    inside = np.flatnonzero(keep)
+    return inside[:limit] if "startTime" in query else inside[-limit:]
