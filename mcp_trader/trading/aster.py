@@ -25,6 +25,7 @@ from pydantic import SecretStr
 
 from mcp_trader.backtest.params import ASTER_MAKER_FEE, ASTER_TAKER_FEE
 from mcp_trader.config import Settings
+from mcp_trader.data.retry import backoff_delay, retry_after_s, with_retries
 from mcp_trader.data.timeframes import timeframe_ms
 from mcp_trader.errors import InputError, Refused
 from mcp_trader.features.indicators import ATR_PERIOD
@@ -44,7 +45,6 @@ from mcp_trader.trading.rules import MarketRules, from_exchange_info
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-MAX_DELAY_S = 30.0
 ATR_BARS = 20 * ATR_PERIOD  # Wilder smoothing forgets its start: (13/14)^266 < 1e-8
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 PRIVATE_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
@@ -275,7 +275,7 @@ class AsterBroker:
         Waits first (an order in flight may land late); raises OrderStatusUnknown when look-ups keep failing."""
         attempts, retry_after = self._settings.retries, error.retry_after
         for attempt in range(1, attempts + 1):
-            await asyncio.sleep(self._delay(attempt, retry_after))
+            await asyncio.sleep(backoff_delay(attempt, self._settings.backoff_s, retry_after))
             try:
                 return await self._lookup(market, intent)
             except VenueError as failed:
@@ -323,7 +323,7 @@ class AsterBroker:
             fills = [_fill(t) for t in trades if str(t.get("order")) == order_id]
             if sum(f.quantity for f in fills) >= filled * (1 - 1e-9):
                 return fills
-            await asyncio.sleep(self._delay(attempt, None))
+            await asyncio.sleep(backoff_delay(attempt, self._settings.backoff_s))
         log.warning("order %s: Aster shows %g filled but trades for only %g", order_id, filled,
                     sum(f.quantity for f in fills))
         return fills
@@ -370,26 +370,16 @@ class AsterBroker:
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """Retry a read (or a cancel, which is safe to repeat) on transient failures."""
-        attempts = self._settings.retries
-        for attempt in range(1, attempts + 1):
-            try:
-                return await call()
-            except VenueError as error:
-                if error.kind not in TRANSIENT or attempt == attempts:
-                    raise
-                await asyncio.sleep(self._delay(attempt, error.retry_after))
-        raise AssertionError("unreachable")
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        backoff = self._settings.backoff_s * 2 ** (attempt - 1)
-        return min(MAX_DELAY_S, max(backoff, retry_after or 0.0))
+        return await with_retries(call, attempts=self._settings.retries, backoff_s=self._settings.backoff_s,
+                                  transient=lambda e: isinstance(e, VenueError) and e.kind in TRANSIENT,
+                                  retry_after=lambda e: e.retry_after if isinstance(e, VenueError) else None)
 
     def _failure(self, error: ccxt.BaseError) -> VenueError:
         text = scrub(str(error), self._key)
         code, message = _venue_code(text)
         text = f"{message} (Aster {code})" if code is not None and message else f"{type(error).__name__}: {text}"
         kind = _kind(error, code)
-        retry_after = _retry_after(self._client.last_response_headers) if kind == "rate" else None
+        retry_after = retry_after_s(self._client.last_response_headers) if kind == "rate" else None
         return VenueError(text, kind, code, retry_after)
 
 
@@ -420,16 +410,6 @@ def _venue_code(text: str) -> tuple[str | None, str | None]:
         if code is not None and str(code) != "200":
             return str(code), str(body.get("msg") or "")
     return None, None
-
-
-def _retry_after(headers: dict[str, str] | None) -> float | None:
-    for key, value in (headers or {}).items():
-        if key.lower() == "retry-after":
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                return None
-    return None
 
 
 def _order_args(market: dict[str, Any], intent: Intent) -> tuple[Any, ...]:

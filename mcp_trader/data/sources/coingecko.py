@@ -12,7 +12,7 @@ import pandas as pd
 
 from mcp_trader.config import Settings
 from mcp_trader.data import candles
-from mcp_trader.data.retry import with_retries
+from mcp_trader.data.retry import retry_after_s, with_retries
 from mcp_trader.data.sources.base import (
     Fetched,
     PageProgress,
@@ -120,12 +120,7 @@ def _transient(error: BaseException) -> bool:
 
 
 def _retry_after(error: BaseException) -> float | None:
-    if isinstance(error, httpx.HTTPStatusError):
-        try:
-            return float(error.response.headers.get("retry-after", ""))
-        except ValueError:
-            return None
-    return None
+    return retry_after_s(error.response.headers) if isinstance(error, httpx.HTTPStatusError) else None
 
 
 def _describe(error: BaseException) -> str:

@@ -6,7 +6,7 @@ import ccxt.async_support as ccxt
 
 from mcp_trader.config import Settings
 from mcp_trader.data import candles
-from mcp_trader.data.retry import with_retries
+from mcp_trader.data.retry import retry_after_s, with_retries
 from mcp_trader.data.sources.base import (
     Fetched,
     PageProgress,
@@ -58,7 +58,7 @@ class ExchangeSource(Source):
                 attempts=self.settings.retries,
                 backoff_s=self.settings.backoff_s,
                 transient=lambda e: isinstance(e, TRANSIENT),
-                retry_after=lambda _: _retry_after(exchange),
+                retry_after=lambda _: retry_after_s(exchange.last_response_headers),
             )
         except ccxt.BaseError as error:
             raise SourceUnavailable(_describe(error)) from error
@@ -165,15 +165,6 @@ def _reject_non_json(exchange: ccxt.Exchange) -> None:
         return result
 
     exchange.handle_errors = strict
-
-
-def _retry_after(exchange: ccxt.Exchange) -> float | None:
-    headers = exchange.last_response_headers or {}
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _describe(error: ccxt.BaseError) -> str:
