@@ -14,17 +14,18 @@ each gap-free run. Funding: 0.0001 settled every 8 bars. The synthetic market ha
 correlation, so no rule has an edge and costs drain both equity curves: the final values are a sanity check of
 the bookkeeping, not a result.
 
-Ours: `engine.simulate` with Risk() and Costs() defaults: taker/maker fees, 2 bps slippage, square-root volume
-impact, funding, 2-ATR stops and 3-ATR take-profits from the fill, risk-based sizing (1 % of equity per stop),
-at most 5 positions, gross leverage <= 3, and a --max-hold bar limit (24 = what run_backtest uses for the default
-Risk with a 24-bar model horizon; 0 = none). Orders decided at a close fill at the next open. It returns the
-equity, cash, gross and positions per bar and the trade table, so no further step is needed for them.
+Ours: `engine.simulate` with the default policy (mcp_trader.policy: the limits paper and live trade under) and
+Costs() defaults: taker/maker fees, 2 bps slippage, square-root volume impact, funding, 3-ATR stops and 3-ATR
+take-profits from the fill, risk-based sizing (1 % of equity per stop) cut to 5,000 USDT an order, at most 5
+positions, gross leverage <= 3, the 5 % daily loss stop on the bars' UTC days, and a --max-hold bar limit (24 =
+what run_backtest uses for a 24-bar model horizon; 0 = none). Orders decided at a close fill at the next open. It
+returns the equity, cash, gross and positions per bar and the trade table, so no further step is needed for them.
 
 vectorbt: `Portfolio.from_signals` (numba engine unless vectorbt-rust is installed) on the same columns, one
 cash-sharing group, init_cash 10,000, freq 1h: long/short entries from the same signals shifted one bar and filled
 at price=open (next-open fills like ours), an opposite entry only closes the position (Percent sizing cannot
 reverse, so the reversal ours makes there is skipped; rare, stops end most trades first), taker fee 0.00035, 2 bps
-slippage, per-entry sl_stop/tp_stop of 2 / 3 ATR as fractions of the decision bar's close, from the fill price,
+slippage, per-entry sl_stop/tp_stop of 3 / 3 ATR as fractions of the decision bar's close, from the fill price,
 stop exits as market orders; size 20 % of free cash per entry. It has no funding, no volume impact, no maker fee
 for take-profits, no position limit, no leverage and no holding limit. Its time is given for from_signals alone
 (the order simulation) and with `.final_value()` read (the equity, which ours produces in the same call); the ratio
@@ -47,12 +48,13 @@ import pandas as pd
 import vectorbt as vbt
 from vectorbt._engine import resolve_engine
 
-from mcp_trader.backtest.engine import EXIT_REASONS, Simulation, simulate
-from mcp_trader.backtest.params import Costs, Risk
+from mcp_trader.backtest.engine import EXIT_REASONS, Simulation, simulate, utc_days
+from mcp_trader.backtest.params import Costs
 from mcp_trader.data.sources.sample import ASSETS
 from mcp_trader.data.sources.synthetic import _asset_frame
 from mcp_trader.features.indicators import atr
 from mcp_trader.features.panel import Panel, align
+from mcp_trader.policy.rules import Policy
 
 SEED = 7
 CAPITAL = 10_000.0
@@ -117,13 +119,13 @@ def signals(panel: Panel) -> Inputs:
     return Inputs(panel, signal, strength, true_range, funding)
 
 
-def ours(inputs: Inputs, risk: Risk, costs: Costs, max_hold: int) -> Simulation:
+def ours(inputs: Inputs, policy: Policy, costs: Costs) -> Simulation:
     p = inputs.panel
     return simulate(p.open, p.high, p.low, p.close, p.volume, inputs.signal, inputs.strength, inputs.atr,
-                    inputs.funding, CAPITAL, risk, costs, max_hold)
+                    inputs.funding, CAPITAL, policy, costs, day=utc_days(p.index))
 
 
-def vbt_arguments(inputs: Inputs, risk: Risk, costs: Costs) -> dict:
+def vbt_arguments(inputs: Inputs, policy: Policy, costs: Costs) -> dict:
     """from_signals arguments: the decisions at t's close moved to bar t+1, where they fill at the open."""
     p = inputs.panel
 
@@ -137,7 +139,7 @@ def vbt_arguments(inputs: Inputs, risk: Risk, costs: Costs) -> dict:
         close=frame(p.close), open=frame(p.open), high=frame(p.high), low=frame(p.low), price=frame(p.open),
         entries=shifted > 0, short_entries=shifted < 0, upon_opposite_entry="close",
         size=VBT_SIZE, size_type="percent", fees=costs.taker_fee, slippage=costs.slippage_bps / 1e4,
-        sl_stop=risk.stop_atr * distance, tp_stop=risk.take_profit_atr * distance,
+        sl_stop=policy.limits.stop_atr * distance, tp_stop=policy.take_profit_atr * distance,
         stop_entry_price="fillprice", stop_exit_price="stopmarket",
         init_cash=CAPITAL, cash_sharing=True, group_by=True, freq="1h",
     )
@@ -179,13 +181,13 @@ def main() -> None:
     print(f"data: {assets} synthetic assets x {bars:,} hourly bars ({bars * assets:,} cells, {present:,} with a "
           f"candle); {crossings:,} MA {FAST}/{SLOW} crossings; made in {time.perf_counter() - started:.1f} s")
 
-    risk, costs = Risk(), Costs()
+    policy, costs = Policy(max_hold_bars=args.max_hold), Costs()
     started = time.perf_counter()
-    sim = ours(inputs, risk, costs, args.max_hold)
+    sim = ours(inputs, policy, costs)
     first = time.perf_counter() - started
-    our_best, our_runs = best_of(lambda: ours(inputs, risk, costs, args.max_hold), args.repeat)
+    our_best, our_runs = best_of(lambda: ours(inputs, policy, costs), args.repeat)
 
-    arguments = vbt_arguments(inputs, risk, costs)
+    arguments = vbt_arguments(inputs, policy, costs)
     started = time.perf_counter()
     pf = theirs(arguments)
     vbt_final = float(pf.final_value())
@@ -194,8 +196,10 @@ def main() -> None:
     full_best, full_runs = best_of(lambda: float(theirs(arguments).final_value()), args.repeat)
 
     hold = f"hold <= {args.max_hold} bars" if args.max_hold else "no holding limit"
-    print(f"\nours, engine.simulate (fees, slippage, impact, funding, stops, take-profits, max {risk.max_positions} "
-          f"positions, leverage <= {risk.max_leverage:g}, {hold}; returns equity and trades):")
+    limits = policy.limits
+    print(f"\nours, engine.simulate (fees, slippage, impact, funding, stops, take-profits, max {limits.max_positions} "
+          f"positions, leverage <= {limits.max_leverage:g}, orders <= {limits.max_order_notional:,.0f} USDT, daily "
+          f"loss stop {limits.daily_loss_limit:.0%}, {hold}; returns equity and trades):")
     print(f"  first call (numba compile / cache load)   : {first:8.3f} s")
     print(f"  best of {args.repeat:<34}: {rate(bars, assets, our_best)}   (runs "
           f"{', '.join(f'{t:.3f}' for t in our_runs)})")

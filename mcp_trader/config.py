@@ -6,13 +6,14 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mcp_trader.backtest.params import DEFAULT_STOP_ATR
+from mcp_trader.policy.limits import RiskLimits
 
 DEFAULT_SOURCES = ("aster", "binance", "coingecko", "sample", "synthetic")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MCP_TRADER_", frozen=True, populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="MCP_TRADER_", env_nested_delimiter="__", frozen=True,
+                                      populate_by_name=True)
 
     home: Path = Field(Path("~/.mcp-trader"), description="Where all state lives.")
     offline: bool = Field(False, description="Skip network sources entirely.")
@@ -34,18 +35,11 @@ class Settings(BaseSettings):
         False, description="Serve only the inference tools (ONNX signals, paper trading, listings): no training stack."
     )
 
-    # Trading. Limits live here only: no tool argument can raise them.
+    # Trading. Limits live here only: no trading tool argument can raise them.
     paper_balance: float = Field(10_000.0, gt=0, description="Starting USDT balance of the paper account.")
     paper_slippage_bps: float = Field(2.0, ge=0, le=500, description="Paper market fills slip this much.")
-    risk_per_trade: float = Field(0.01, gt=0, lt=1, description="Equity fraction lost if an entry's stop is hit.")
-    stop_atr: float = Field(DEFAULT_STOP_ATR, gt=0, le=50,
-                            description="The stop distance risk is measured at, in ATR(14)s.")
-    max_positions: int = Field(5, ge=1, le=50, description="Open positions at once, all symbols together.")
-    max_order_notional: float = Field(5_000.0, gt=0, description="USDT notional of one order at most.")
-    max_leverage: float = Field(3.0, gt=0, le=20, description="Gross notional at most this multiple of equity.")
-    daily_loss_limit: float = Field(
-        0.05, gt=0, lt=1, description="A UTC day's loss (fraction of its starting equity) that halts new risk."
-    )
+    limits: RiskLimits = Field(RiskLimits(), description="Risk limits of every order, paper and live, and the "
+                               "default of every backtest (MCP_TRADER_LIMITS__MAX_ORDER_NOTIONAL=2000, …).")
     trading_timeframe: str = Field("1h", description="Bars that prices, ATR and the paper loop use.")
     live_trading: bool = Field(False, description="Opt-in: without it every live order is refused.")
     confirm_ttl_s: float = Field(120.0, gt=0, le=3600, description="How long a live order's preview token lasts.")

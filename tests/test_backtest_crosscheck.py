@@ -15,12 +15,14 @@ import vectorbt as vbt
 from mcp_trader.backtest.engine import EXIT_REASONS, Simulation, simulate
 from mcp_trader.backtest.params import Costs, Risk
 from mcp_trader.data.sources.sample import load
+from mcp_trader.policy.limits import RiskLimits
 
 CAPITAL = 10_000.0
 COSTS = Costs(taker_fee=0.0005, slippage_bps=3.0, impact=0.0, funding=False)
 VOLATILITY = 0.01  # the ATR handed to the engine, as a fraction of the close: the stop sits 50 × 1 % = 50 % away
 # 0.25 × equity over a stop 0.5 × close away: half the equity in notional, so vectorbt never runs short of cash.
-RISK = Risk(risk_per_trade=0.25, stop_atr=50.0, take_profit_atr=0.0, max_positions=1, max_leverage=1.0)
+RISK = Risk(risk_per_trade=0.25, stop_atr=50.0, take_profit_atr=0.0, max_positions=1, max_leverage=1.0,
+            max_order_notional=1e12)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,7 @@ def ours(candles: pd.DataFrame, allow_short: bool) -> Simulation:
     signal = crossover(close[:, 0])[:, None]
     risk = RISK.model_copy(update={"allow_short": allow_short})
     return simulate(open_, high, low, close, volume, signal, np.ones_like(close), VOLATILITY * close,
-                    np.zeros_like(close), CAPITAL, risk, COSTS, 0)
+                    np.zeros_like(close), CAPITAL, risk.policy(RiskLimits(), 0, 0), COSTS)
 
 
 def replay(candles: pd.DataFrame, sim: Simulation) -> vbt.Portfolio:

@@ -13,12 +13,14 @@ import pytest
 
 from mcp_trader.backtest.engine import EXIT_REASONS, Simulation, simulate
 from mcp_trader.backtest.params import Costs, Risk
+from mcp_trader.policy.limits import RiskLimits
 
 CAPITAL = 10_000.0
 COSTS = Costs(maker_fee=0.0001, taker_fee=0.0005, slippage_bps=2.0, impact=0.0, funding=True)
 RISK = Risk(risk_per_trade=0.01, stop_atr=2.0, take_profit_atr=0.0, max_positions=5, max_leverage=3.0)
 LONG_ONLY = RISK.model_copy(update={"allow_short": False})
 GAP = (math.nan,) * 4
+NO_CAP = RiskLimits(max_order_notional=1e12)  # the hand cases' orders are not cut by the notional limit
 
 Bar = tuple[float, float, float, float]  # open, high, low, close
 
@@ -36,7 +38,8 @@ def column(values, bars: int, assets: int) -> np.ndarray:
 
 
 def run(rows: list[Bar] | list[list[Bar]], signal, *, atr=1.0, strength=0.5, funding=0.0, volume=1e9,
-        risk: Risk = RISK, costs: Costs = COSTS, max_hold: int = 0, fraction=1.0, min_hold: int = 0) -> Simulation:
+        risk: Risk = RISK, costs: Costs = COSTS, max_hold: int = 0, fraction=1.0, min_hold: int = 0,
+        day: np.ndarray | None = None) -> Simulation:
     """Simulate candles given as one asset's (open, high, low, close) rows, or a list of such lists, one per asset."""
     per_asset = [rows] if not isinstance(rows[0], list) else rows
     ohlc = np.asarray(per_asset, dtype=np.float64).transpose(1, 0, 2)  # (bars, assets, 4)
@@ -44,8 +47,8 @@ def run(rows: list[Bar] | list[list[Bar]], signal, *, atr=1.0, strength=0.5, fun
     vol = np.where(np.isnan(ohlc[..., 3]), np.nan, column(volume, bars, assets))
     return simulate(
         ohlc[..., 0], ohlc[..., 1], ohlc[..., 2], ohlc[..., 3], vol, column(signal, bars, assets).astype(np.int8),
-        column(strength, bars, assets), column(atr, bars, assets), column(funding, bars, assets), CAPITAL, risk,
-        costs, max_hold, column(fraction, bars, assets), min_hold,
+        column(strength, bars, assets), column(atr, bars, assets), column(funding, bars, assets), CAPITAL,
+        risk.policy(NO_CAP, max_hold, min_hold), costs, column(fraction, bars, assets), day,
     )
 
 
@@ -249,6 +252,31 @@ def test_leverage_cap_cuts_an_oversized_entry() -> None:
     assert t["quantity"] == pytest.approx(3 * 10_000 / 100, rel=1e-12)  # 300: 3 × equity at the decision close
 
 
+def test_an_entry_is_cut_to_the_order_notional_limit_the_guard_enforces() -> None:
+    capped = RISK.model_copy(update={"max_order_notional": 2_000.0})  # the risk size is 50 units: 5,000 at 100
+    t = trade(run(RISING, [1, 0, 0, 0, 0], risk=capped))
+    assert t["quantity"] == pytest.approx(2_000 / 100, rel=1e-12)  # sized at the decision close, as the loop does
+    assert trade(run(RISING, [1, 0, 0, 0, 0]))["quantity"] == pytest.approx(50, rel=1e-12)
+
+
+def test_the_daily_loss_stop_halts_entries_until_the_next_utc_day() -> None:
+    """A 10 % risk entry is stopped out on bar 1 (a loss of about 6 % of the day's starting equity, over the 5 %
+    limit): the standing BUY signal enters again only on the next day (bar 4), where without a calendar it
+    re-enters at bar 1's close."""
+    rows = [(100, 101, 99, 100), (100, 100.5, 97, 98), (98, 98.5, 97.5, 98), (98, 98.5, 97.5, 98),
+            (98, 98.5, 97.5, 98), (98, 98.5, 97.5, 98)]
+    risky = RISK.model_copy(update={"risk_per_trade": 0.1, "daily_loss_limit": 0.05})  # 300 units (leverage cap)
+    days = np.array([20240101] * 4 + [20240102] * 2)
+    halted = run(rows, [1] * 6, risk=risky, day=days)
+    first = trade(halted, 0)
+    assert first["reason"] == "stop" and first["pnl"] < -0.05 * CAPITAL
+    assert [trade(halted, i)["decision_bar"] for i in range(len(halted.trades))] == [0, 4]
+    free = run(rows, [1] * 6, risk=risky)  # no calendar: no daily stop
+    assert [trade(free, i)["decision_bar"] for i in range(len(free.trades))] == [0, 1]
+    mild = run(rows, [1] * 6, risk=risky.model_copy(update={"daily_loss_limit": 0.2}), day=days)
+    assert [trade(mild, i)["decision_bar"] for i in range(len(mild.trades))] == [0, 1]
+
+
 def test_leverage_cap_gives_the_weaker_of_two_entries_what_is_left() -> None:
     a = RISING
     b = [(50, 50.2, 49.8, 50)] * 5
@@ -410,7 +438,8 @@ def random_run() -> tuple[dict[str, np.ndarray], Simulation]:
     strength = rng.uniform(0, 1, shape)
     funding = np.where(np.arange(BARS)[:, None] % 8 == 0, rng.normal(0, 2e-4, shape), 0.0)
     market = {"open": open_, "close": close, "missing": missing}
-    sim = simulate(open_, high, low, close, volume, signal, strength, atr, funding, CAPITAL, RANDOM_RISK, Costs(), 24)
+    sim = simulate(open_, high, low, close, volume, signal, strength, atr, funding, CAPITAL,
+                   RANDOM_RISK.policy(NO_CAP, 24, 0), Costs())
     return market, sim
 
 

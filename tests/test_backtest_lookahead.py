@@ -12,13 +12,15 @@ from causality import perturb_after, sample_frames
 
 from mcp_trader.backtest import edge
 from mcp_trader.backtest import signals as rules
-from mcp_trader.backtest.engine import Simulation, simulate
+from mcp_trader.backtest.engine import Simulation, simulate, utc_days
 from mcp_trader.backtest.inputs import confluence_score
-from mcp_trader.backtest.params import DEFAULT_MARGIN, Costs, Risk
+from mcp_trader.backtest.params import DEFAULT_MARGIN, Costs
 from mcp_trader.features import builder
 from mcp_trader.features.indicators import atr
 from mcp_trader.features.panel import align
 from mcp_trader.features.spec import make_spec
+from mcp_trader.policy.limits import RiskLimits
+from mcp_trader.policy.rules import Policy
 
 SPEC = make_spec("1h")
 SHORTEST = SPEC.bars[SPEC.shortest]
@@ -31,7 +33,7 @@ def confluence_signals(panel, table) -> tuple[np.ndarray, np.ndarray, np.ndarray
     score = confluence_score(panel, table)
     signal = rules.from_confluence(score, 0.4)
     expected = edge.expected_from_score(score, edge.barrier_width(panel.close, 24, 1.0, SHORTEST))
-    signal, strength, fraction, _ = edge.gate(signal, expected, DEFAULT_MARGIN, Costs(), Risk(), 10_000.0,
+    signal, strength, fraction, _ = edge.gate(signal, expected, DEFAULT_MARGIN, Costs(), RiskLimits(), 10_000.0,
                                               panel.close, atr(panel), panel.volume)
     return signal, strength, fraction
 
@@ -43,7 +45,8 @@ def backtest(frames: dict[str, pd.DataFrame]) -> Simulation:
     funding = np.zeros(panel.shape)
     funding[::8] = 0.0001
     return simulate(panel.open, panel.high, panel.low, panel.close, panel.volume, signal, strength, atr(panel),
-                    funding, 10_000.0, Risk(), Costs(), max_hold_bars=24, fraction=fraction, min_hold_bars=SHORTEST)
+                    funding, 10_000.0, Policy(max_hold_bars=24, min_hold_bars=SHORTEST), Costs(), fraction,
+                    utc_days(panel.index))
 
 
 def decided_by(sim: Simulation, t: int) -> dict[str, np.ndarray]:
@@ -83,7 +86,7 @@ def test_the_engine_ignores_signals_after_t(frames):
 
     def run(sig: np.ndarray, strg: np.ndarray) -> Simulation:
         return simulate(panel.open, panel.high, panel.low, panel.close, panel.volume, sig, strg, atr(panel),
-                        np.zeros(panel.shape), 10_000.0, Risk(), Costs(), max_hold_bars=24)
+                        np.zeros(panel.shape), 10_000.0, Policy(max_hold_bars=24), Costs(), day=utc_days(panel.index))
 
     original = run(signal, strength)
     for t in CUTOFFS:

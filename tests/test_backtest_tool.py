@@ -179,9 +179,11 @@ async def test_the_record_says_what_the_run_was_built_from(mcp: Client, model_ru
         f"sample.{s}-PERP.1h" for s in ("BTC-USDT", "ETH-USDT", "SOL-USDT")]
     assert all(d["content_hash"] for d in record["data"])
     assert len(record["candles_hash"]) == 64 and len(record["signals_hash"]) == 64
-    assert record["risk"]["risk_per_trade"] == 0.01 and record["risk"]["max_positions"] == 5
+    limits = record["policy"]["limits"]  # the server's, as paper and live trade under
+    assert limits["risk_per_trade"] == 0.01 and limits["max_positions"] == 5 and limits["max_order_notional"] == 5000
+    assert record["risk"]["max_order_notional"] is None  # nothing overridden
     assert record["costs"]["taker_fee"] == 0.00035 and record["costs"]["maker_fee"] == 0.0001
-    assert record["max_hold_bars"] == 24  # the model's label horizon
+    assert record["policy"]["max_hold_bars"] == 24  # the model's label horizon
     assert record["request"]["model_id"] == summary["model_id"] and record["request"]["signals"] == "out_of_sample"
     assert record["versions"]["mcp-trader"] and record["versions"]["numba"]
     months = record["monthly_returns"]

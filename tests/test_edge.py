@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from mcp_trader.backtest import edge
-from mcp_trader.backtest.params import Costs, Risk
+from mcp_trader.backtest.params import Costs
+from mcp_trader.policy.limits import RiskLimits
 
 COSTS = Costs(taker_fee=0.0005, slippage_bps=2.0, impact=0.5)
 
@@ -31,7 +32,7 @@ def test_expected_moves_from_probabilities_and_scores():
 
 
 def test_the_round_trip_is_two_fees_two_slippages_and_the_impact_of_the_risk_sized_order():
-    risk = Risk(risk_per_trade=0.01, stop_atr=2.0, max_leverage=3.0)
+    risk = RiskLimits(risk_per_trade=0.01, stop_atr=2.0, max_leverage=3.0, max_order_notional=1e9)
     close, atr, volume = np.array([100.0]), np.array([1.0]), np.array([1_000.0])  # dollar volume 100,000
     notional = 0.01 * 10_000 / (2 * 0.01)  # 5,000: 1 % of equity over a 2 % stop
     impact = 0.5 * 0.01 * math.sqrt(notional / 100_000)
@@ -40,6 +41,9 @@ def test_the_round_trip_is_two_fees_two_slippages_and_the_impact_of_the_risk_siz
     tiny = edge.round_trip_cost(COSTS, risk, 10_000, close, np.array([0.001]), volume)[0]  # capped at 3× equity
     capped = 0.5 * 0.00001 * math.sqrt(min(30_000 / 100_000, 1))
     assert tiny == pytest.approx(2 * (0.0007 + capped))
+    limited = risk.model_copy(update={"max_order_notional": 2_000.0})  # the order the policy sends: 2,000 at most
+    small = edge.round_trip_cost(COSTS, limited, 10_000, close, atr, volume)[0]
+    assert small == pytest.approx(2 * (0.0007 + 0.5 * 0.01 * math.sqrt(2_000 / 100_000)))
 
 
 def test_the_gate_keeps_signals_that_pay_the_margin_in_their_own_direction():

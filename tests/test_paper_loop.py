@@ -4,8 +4,10 @@ engine's sizes; it stops on request; a bar acted on again (a restart) answers it
 import csv
 import io
 import math
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp import Client
 from mcp_calls import call, error_of, read_text
@@ -21,8 +23,7 @@ LOOP = {"strategy": "confluence", "symbols": SYMBOLS, "threshold": 0.3, "poll_se
 
 
 def _settings(path: Path) -> Settings:
-    # Orders as large as the engine sizes them: the guard's notional cap would otherwise cut them.
-    return Settings(home=path, offline=True, max_order_notional=1e6)
+    return Settings(home=path, offline=True)  # the default limits: the backtest sizes within them too
 
 
 async def _loop_home(tmp_path: Path) -> Client:
@@ -55,8 +56,71 @@ async def test_loop_enters_what_the_backtest_enters_at_the_bar(tmp_path: Path):
         order = placed[row["symbol"]]
         assert order["side"] == ("buy" if row["side"] == "long" else "sell") and order["status"] == "filled"
         step = bundled_rules()[row["symbol"]].step_size
-        wanted = float(row["quantity"]) * 0.999  # the loop's margin against the guard (decisions.SIZE_MARGIN)
+        wanted = float(row["quantity"]) * 0.999  # the loop's margin against the guard (loop.SIZE_MARGIN)
         assert wanted - step - 1e-9 <= order["quantity"] <= wanted + 1e-9, (row, order)
+
+
+def _later(time: str, hours: int) -> str:
+    return (datetime.fromisoformat(time) + timedelta(hours=hours)).isoformat()
+
+
+def _engine_actions(rows: list[dict], bars: list[str]) -> dict[str, tuple[dict, dict]]:
+    """Per bar: the engine's entries decided at its close {symbol: side}, and its exits {symbol: reason} — signal and
+    time exits decided at the close, stops and take-profits met inside the bar (the loop sees them at that close)."""
+    out: dict[str, tuple[dict, dict]] = {bar: ({}, {}) for bar in bars}
+    for r in rows:
+        if r["decision_time"] in out:
+            out[r["decision_time"]][0][r["symbol"]] = "buy" if r["side"] == "long" else "sell"
+        when = r["exit_time"] if r["exit_reason"] in ("stop", "take_profit") else r["exit_decision_time"]
+        if when in out and r["exit_reason"] != "end":
+            out[when][1][r["symbol"]] = r["exit_reason"]
+    return out
+
+
+async def test_loop_trades_what_the_backtest_trades_bar_by_bar_entries_and_exits(tmp_path: Path):
+    """Twelve bars, the default limits: at every bar the loop enters the symbols and sides the engine enters there
+    and exits what the engine exits, for the same reason (a short holding limit, so that exits come)."""
+    bars = [_later(BAR, i) for i in range(12)]
+    holds = {"max_hold_bars": 6, "min_hold_bars": 4}
+    async with Client(build_server(_settings(tmp_path / "backtest"))) as client:
+        run = await call(client, "run_backtest", {**{k: LOOP[k] for k in ("strategy", "symbols", "threshold")},
+                                                  "risk": holds, "start": BAR[:16], "end": _later(BAR, 14)[:16],
+                                                  "wait_seconds": 120})
+        run_id = (run.get("result") or run)["run_id"]
+        rows = list(csv.DictReader(io.StringIO(await read_text(client, f"trader://backtests/{run_id}/trades"))))
+    engine = _engine_actions(rows, bars)
+    async with await _loop_home(tmp_path) as client:
+        await call(client, "collect_data", {"symbols": SYMBOLS, "start": "2024-04-20", "end": "2024-09-20T00:00"})
+        started = await call(client, "start_paper_trading", {**LOOP, **holds, "max_bars": len(bars)})
+        for i in range(1, len(bars)):
+            await _wait_for_bars(client, started["job_id"], i)
+            # the paper clock moves on: bars[i] becomes the latest stored bar
+            await call(client, "collect_data", {"symbols": SYMBOLS, "start": "2024-04-20",
+                                                "end": _later(bars[i], 1)[:16]})
+        job = await call(client, "get_job", {"job_id": started["job_id"], "wait_seconds": 60})
+        assert job["status"] == "succeeded", job
+        sides = {o["client_order_id"]: o["side"] for o in (await call(client, "get_orders", {"limit": 500}))["orders"]}
+    loop = {a["bar"]: a for a in job["result"]["recent"]}
+    assert list(loop) == bars
+    for bar in bars:
+        entries = {_perp(o): sides[o] for o in loop[bar]["orders"] if o.endswith("-e")}
+        assert not loop[bar]["refused"], (bar, loop[bar]["refused"])
+        assert (entries, loop[bar]["exits"]) == engine[bar], bar
+    exits = [reason for _, out in engine.values() for reason in out.values()]
+    assert len(exits) >= 3 and "time" in exits, exits  # the comparison covered exits, not only entries
+
+
+async def _wait_for_bars(client: Client, job_id: str, bars: int) -> None:
+    for _ in range(600):
+        job = await call(client, "get_job", {"job_id": job_id})
+        if f"{bars} bars acted on" in job["message"] or job["status"] != "running":
+            return
+        await anyio.sleep(0.1)
+    raise AssertionError(f"the loop did not act on {bars} bars: {job['message']}")
+
+
+def _perp(client_order_id: str) -> str:
+    return f"{client_order_id.split('-')[-2]}/USDT:USDT"
 
 
 async def test_loop_runs_until_stopped_and_a_bar_is_never_traded_twice(tmp_path: Path):

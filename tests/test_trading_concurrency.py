@@ -22,7 +22,7 @@ from mcp_trader.store.db import Database
 
 SEED = 7
 MAX_POSITIONS, MAX_LEVERAGE = 2, 0.5
-LIMITS = {"MCP_TRADER_MAX_POSITIONS": str(MAX_POSITIONS), "MCP_TRADER_MAX_LEVERAGE": str(MAX_LEVERAGE)}
+LIMITS = {"MCP_TRADER_LIMITS__MAX_POSITIONS": str(MAX_POSITIONS), "MCP_TRADER_LIMITS__MAX_LEVERAGE": str(MAX_LEVERAGE)}
 UNIT = {"BTC/USDT": 0.004, "ETH/USDT": 0.1, "SOL/USDT": 1.7, "BNB/USDT": 0.45}  # about 250 USDT each
 REFUSAL = re.compile(r"risk limit (max_positions|max_leverage): .* exceeds the limit|reduce_only: the order would")
 CALL_TIMEOUT_S = 120
@@ -206,11 +206,11 @@ def test_a_working_order_that_would_close_a_position_does_not_free_its_slot():
     position too many is open. Positions count at their largest exposure whatever the working orders do."""
     from datetime import UTC, datetime
 
-    from mcp_trader.config import Settings
-    from mcp_trader.trading.guard import Book, RiskLimits, RiskRejected, check
+    from mcp_trader.policy.guard import Book, RiskRejected, check
+    from mcp_trader.policy.limits import RiskLimits
     from mcp_trader.trading.orders import Intent
 
-    limits = RiskLimits.of(Settings(max_positions=1, max_leverage=0.5))
+    limits = RiskLimits(max_positions=1, max_leverage=0.5)
     book = Book(quantities={"ETH/USDT:USDT": 0.0}, marks={"ETH/USDT:USDT": 2600.0}, equity=10_000.0,
                 day_start_equity=10_000.0, halted_until=None, positions={"ETH/USDT:USDT": -1.0},
                 working={"ETH/USDT:USDT": (1.0, 0.0)})

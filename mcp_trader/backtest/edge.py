@@ -8,18 +8,19 @@ Expected move over the horizon, as a return, at each bar's close:
   no direction skill beyond noise, so such a model stays flat);
 - the confluence rule: score × w with a one-σ barrier over the holding limit (the score read as P(up) − P(down)).
 Round-trip cost, as a return: two taker fees, two slippages, and twice the square-root impact of the order the
-engine would send (risk × capital / stop distance, within the leverage cap). A signal passes when
-|expected| ≥ (1 + margin) × cost in its own direction; its strength (ranking simultaneous entries) is the net edge
-|expected| − cost, and its size fraction (of the risk-based size) is net edge / |expected|.
+policy would send (risk × capital / stop distance, within the leverage cap and the order notional limit). A signal
+passes when |expected| ≥ (1 + margin) × cost in its own direction; its strength (ranking simultaneous entries) is
+the net edge |expected| − cost, and its size fraction (of the risk-based size) is net edge / |expected|.
 
 The same gate serves the backtest, the optimiser's objective, get_signals and the paper loop.
 """
 
 import numpy as np
 
-from mcp_trader.backtest.params import Costs, Risk
+from mcp_trader.backtest.params import Costs
 from mcp_trader.features.rolling import rolling_mean_std
 from mcp_trader.models.base import BUY, SELL
+from mcp_trader.policy.limits import RiskLimits
 
 
 def barrier_width(close: np.ndarray, horizon: int, barrier: float, window: int) -> np.ndarray:
@@ -39,23 +40,23 @@ def expected_from_score(score: np.ndarray, width: np.ndarray) -> np.ndarray:
     return score * width
 
 
-def round_trip_cost(costs: Costs, risk: Risk, capital: float, close: np.ndarray, atr: np.ndarray,
+def round_trip_cost(costs: Costs, limits: RiskLimits, capital: float, close: np.ndarray, atr: np.ndarray,
                     volume: np.ndarray) -> np.ndarray:
-    """Fees, slippage and impact of entering and leaving, as a return, for the engine's risk-sized order."""
+    """Fees, slippage and impact of entering and leaving, as a return, for the risk-sized order the policy sends."""
     with np.errstate(invalid="ignore", divide="ignore"):
         volatility = atr / close
-        notional = np.minimum(risk.risk_per_trade * capital / (risk.stop_atr * volatility),
-                              risk.max_leverage * capital)
+        notional = np.minimum(limits.risk_per_trade * capital / (limits.stop_atr * volatility),
+                              min(limits.max_leverage * capital, limits.max_order_notional))
         participation = np.minimum(notional / (close * volume), 1.0)
     participation = np.where(np.isfinite(participation), participation, 1.0)
     per_side = costs.taker_fee + costs.slippage_bps / 1e4 + costs.impact * volatility * np.sqrt(participation)
     return 2 * per_side
 
 
-def gate(signal: np.ndarray, expected: np.ndarray, margin: float, costs: Costs, risk: Risk, capital: float,
+def gate(signal: np.ndarray, expected: np.ndarray, margin: float, costs: Costs, limits: RiskLimits, capital: float,
          close: np.ndarray, atr: np.ndarray, volume: np.ndarray) -> tuple[np.ndarray, ...]:
     """(signal, strength, size fraction, cost) of signals whose expected move pays the engine's round trip."""
-    cost = round_trip_cost(costs, risk, capital, close, atr, volume)
+    cost = round_trip_cost(costs, limits, capital, close, atr, volume)
     return (*cost_gate(signal, expected, cost, margin), cost)
 
 

@@ -12,12 +12,14 @@ Per bar t, in this order:
    and impact, at the taker fee; a take-profit is a resting limit order: its level (or the better open),
    no slippage, the maker fee;
 4. at t's close, positions are marked at the close, equity = cash + Σ quantity × price;
-5. decisions at t's close from the signal of bar t: exit on an opposite signal (once held the minimum
-   holding time) or the holding limit, then entries by signal strength while positions stay under the
-   limit (an asset entered at most once per minimum holding time, so stops and re-entries cannot churn).
-   Size: risk × equity divided by the stop distance (stop_atr × ATR at t), times the signal's size fraction
-   (mcp_trader.backtest.edge: the share of its expected move left after costs), cut so that gross notional
-   stays within max_leverage × equity.
+5. decisions at t's close from the signal of bar t, by the policy kernel the paper loop runs too
+   (mcp_trader.policy.kernel): exit on an opposite signal (once held the minimum holding time) or the holding
+   limit, then entries by signal strength while positions stay under the limit (an asset entered at most once
+   per minimum holding time, so stops and re-entries cannot churn), none while the daily loss stop holds (the
+   day's loss from the equity at its start reached daily_loss_limit: new risk waits for the next UTC day, as the
+   guard makes paper and live wait). Size (mcp_trader.policy.sizing): risk × equity divided by the stop distance
+   (stop_atr × ATR at t), times the signal's size fraction (mcp_trader.backtest.edge: the share of its expected
+   move left after costs), cut to max_order_notional and so that gross notional stays within max_leverage × equity.
 Open positions are closed at the last bar's close (reason "end"). Everything a decision at t uses is
 known at t's close; fills use t+1's open only as a market order would.
 """
@@ -25,12 +27,14 @@ known at t's close; fills use t+1's open only as a market order would.
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from numba import njit
 
-from mcp_trader.backtest.params import Costs, Risk
+from mcp_trader.backtest.params import Costs
+from mcp_trader.policy.kernel import decide, hit
+from mcp_trader.policy.rules import END, EXIT_REASONS, NEVER, RUIN, STOP, TAKE_PROFIT, Policy
 
-SIGNAL, STOP, TAKE_PROFIT, TIME, END, RUIN = 0, 1, 2, 3, 4, 5
-EXIT_REASONS = ("signal", "stop", "take_profit", "time", "end", "ruin")
+__all__ = ["EXIT_REASONS", "TRADE_FIELDS", "Simulation", "simulate"]
 TRADE_FIELDS = (
     "asset", "side", "quantity", "decision_bar", "entry_bar", "entry_price", "exit_decision_bar", "exit_bar",
     "exit_price", "fees", "slippage", "funding", "pnl", "exit_reason", "stop_price", "take_profit_price",
@@ -60,25 +64,31 @@ class Simulation:
 def simulate(
     open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray,
     signal: np.ndarray, strength: np.ndarray, atr: np.ndarray, funding: np.ndarray,
-    capital: float, risk: Risk, costs: Costs, max_hold_bars: int = 0, fraction: np.ndarray | None = None,
-    min_hold_bars: int = 0,
+    capital: float, policy: Policy, costs: Costs, fraction: np.ndarray | None = None,
+    day: np.ndarray | None = None,
 ) -> Simulation:
     """Arrays of shape (bars, assets), NaN where an asset has no candle; `signal` −1 / 0 / +1 at each close,
     `strength` ranks simultaneous entries, `atr` is known at each close, `funding` is the rate settled in each bar.
-    `max_hold_bars` is the holding limit already resolved by the caller (0 = none): Risk.max_hold_bars may be None,
-    meaning "the model's horizon", which only the caller knows. `fraction` scales each entry's risk-based size
-    (default 1); an opposite signal exits only after `min_hold_bars` bars held."""
+    `fraction` scales each entry's risk-based size (default 1). `day`: each bar's UTC day (any integer that
+    changes when the day does), for the daily loss stop; None applies no daily stop (no calendar is known)."""
     fraction = np.ones_like(close) if fraction is None else fraction
     f64 = [np.ascontiguousarray(a, dtype=np.float64)
            for a in (open_, high, low, close, volume, strength, atr, fraction)]
     rates = np.ascontiguousarray(np.nan_to_num(funding, nan=0.0) if costs.funding else np.zeros_like(close))
+    days = np.zeros(len(close), np.int64) if day is None else np.ascontiguousarray(day, dtype=np.int64)
+    daily_limit = policy.limits.daily_loss_limit if day is not None else np.inf
     out = _run(
-        *f64[:5], np.ascontiguousarray(signal, dtype=np.int8), f64[5], f64[6], f64[7], rates, float(capital),
-        risk.risk_per_trade, risk.stop_atr, risk.take_profit_atr, risk.max_positions, risk.max_leverage,
-        int(max_hold_bars), int(min_hold_bars), risk.allow_short, costs.maker_fee, costs.taker_fee,
+        *f64[:5], np.ascontiguousarray(signal, dtype=np.int8), f64[5], f64[6], f64[7], rates, days, float(capital),
+        daily_limit, policy.take_profit_atr, *policy.numbers(), costs.maker_fee, costs.taker_fee,
         costs.slippage_bps / 1e4, costs.impact,
     )
     return Simulation(*out)
+
+
+def utc_days(index: pd.DatetimeIndex) -> np.ndarray:
+    """Each bar's UTC day as yyyymmdd, for the daily loss stop (a naive index is read as UTC)."""
+    utc = index.tz_convert("UTC") if index.tz is not None else index
+    return np.asarray(utc.year * 10_000 + utc.month * 100 + utc.day, dtype=np.int64)
 
 
 @njit(cache=True, nogil=True)
@@ -114,8 +124,9 @@ def _close(trades, row, bar, price, reference, fee_rate, reason, qty, side):  # 
 
 @njit(cache=True, nogil=True)
 def _run(
-    open_, high, low, close, volume, signal, strength, atr, fraction, funding, capital, risk, stop_atr, tp_atr,
-    max_positions, max_leverage, max_hold, min_hold, allow_short, maker, taker, fixed_slip, impact,
+    open_, high, low, close, volume, signal, strength, atr, fraction, funding, day, capital, daily_loss_limit, tp_atr,
+    risk, stop_atr, max_order_notional, max_positions, max_leverage, max_hold, min_hold, allow_short, maker, taker,
+    fixed_slip, impact,
 ):  # pragma: no cover - compiled
     bars, assets = close.shape
     equity = np.zeros(bars)
@@ -140,9 +151,10 @@ def _run(
     entry_qty = np.zeros(assets)
     entry_dist = np.zeros(assets)
     entry_decided = np.zeros(assets, np.int64)
-    entered = np.full(assets, -(2**40), np.int64)  # bar of the latest entry decision per asset
+    entered = np.full(assets, -NEVER, np.int64)  # bar of the latest entry decision per asset
     cash = capital
-    halted = False
+    ruined_before = False
+    day_start, halted_day = capital, np.int64(-1)
 
     for t in range(bars):
         # 1. funding settled in this bar, on what is held at its open
@@ -189,13 +201,12 @@ def _run(
             if qty[k] == 0.0 or np.isnan(open_[t, k]):
                 continue
             side, size = np.sign(qty[k]), abs(qty[k])
-            stopped = low[t, k] <= stop[k] if side > 0 else high[t, k] >= stop[k]
-            reached = not np.isnan(target[k]) and (high[t, k] >= target[k] if side > 0 else low[t, k] <= target[k])
-            if stopped:
+            reason = hit(side, stop[k], target[k], high[t, k], low[t, k])
+            if reason == STOP:
                 level = min(open_[t, k], stop[k]) if side > 0 else max(open_[t, k], stop[k])
                 price = _market(level, -side, size, last_dvol[k], last_vol[k], fixed_slip, impact)
                 cash += _close(trades, row[k], t, price, level, taker, STOP, size, side)
-            elif reached:
+            elif reason == TAKE_PROFIT:
                 level = max(open_[t, k], target[k]) if side > 0 else min(open_[t, k], target[k])
                 cash += _close(trades, row[k], t, level, level, maker, TAKE_PROFIT, size, side)
             else:
@@ -226,59 +237,27 @@ def _run(
                     trades[row[k], XDEC] = t
                     qty[k], row[k] = 0.0, -1
             eq, gross, npos = cash, 0.0, 0
-        halted = halted or ruined
+        ruined_before = ruined_before or ruined
         equity[t], cash_out[t], gross_out[t], npos_out[t] = eq, cash, gross, npos
         held[t] = qty
-        if last or halted:
+        if last or ruined_before:
             continue
 
-        # 5. decisions at the close
-        staying, committed = 0, 0.0
+        # 5. decisions at the close (mcp_trader.policy.kernel, as the paper loop decides)
+        if t == 0 or day[t] != day[t - 1]:
+            day_start = capital if t == 0 else equity[t - 1]
+        if day_start > 0 and 1.0 - eq / day_start >= daily_loss_limit:
+            halted_day = day[t]  # new risk halts until the next UTC day, as the guard halts it
+        exits, sizes = decide(qty, last_price, age, t - entered, signal[t], strength[t], fraction[t], close[t],
+                              atr[t], eq, halted_day == day[t], risk, stop_atr,
+                              max_order_notional, max_positions, max_leverage, max_hold, min_hold, allow_short)
         for k in range(assets):
-            if qty[k] == 0.0 or np.isnan(close[t, k]):
-                if qty[k] != 0.0:
-                    staying += 1
-                    committed += abs(qty[k]) * last_price[k]
-                continue
-            age[k] += 1
-            side = np.sign(qty[k])
-            if signal[t, k] == -side and age[k] >= min_hold:
-                exit_pending[k], exit_decided[k] = SIGNAL, t
-            elif max_hold > 0 and age[k] >= max_hold:
-                exit_pending[k], exit_decided[k] = TIME, t
-            else:
-                staying += 1
-                committed += abs(qty[k]) * last_price[k]
-        if staying >= max_positions:
-            continue
-        candidates = np.zeros(assets, np.int64)
-        score = np.full(assets, -np.inf)
-        n = 0
-        for k in range(assets):
-            s = signal[t, k]
-            if s == 0 or np.isnan(close[t, k]) or not (atr[t, k] > 0) or (s < 0 and not allow_short):
-                continue
-            if t - entered[k] < min_hold:
-                continue
-            if qty[k] != 0.0 and (exit_pending[k] < 0 or s != -np.sign(qty[k])):
-                continue  # held, or leaving on time with the signal unchanged: only a reversal re-enters
-            candidates[n] = k
-            score[n] = strength[t, k] if not np.isnan(strength[t, k]) else 0.0
-            n += 1
-        order = np.argsort(-score[:n], kind="mergesort")
-        for i in order:
-            if staying >= max_positions:
-                break
-            k = candidates[i]
-            dist = stop_atr * atr[t, k]
-            size = risk * eq / dist * fraction[t, k]
-            room = max_leverage * eq - committed
-            if size * close[t, k] > room:
-                size = room / close[t, k]
-            if size <= 0.0:
-                continue
-            entry_side[k], entry_qty[k], entry_dist[k], entry_decided[k] = signal[t, k], size, dist, t
-            entered[k] = t
-            staying += 1
-            committed += size * close[t, k]
+            if qty[k] != 0.0 and not np.isnan(close[t, k]):
+                age[k] += 1
+            if exits[k] >= 0:
+                exit_pending[k], exit_decided[k] = exits[k], t
+            if sizes[k] > 0.0:
+                entry_side[k], entry_qty[k], entry_dist[k], entry_decided[k] = signal[t, k], sizes[k], \
+                    stop_atr * atr[t, k], t
+                entered[k] = t
     return equity, cash_out, gross_out, npos_out, held, trades[:n_trades].copy()

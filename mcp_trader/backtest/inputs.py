@@ -34,7 +34,7 @@ from mcp_trader.features.spec import make_spec, window_ms
 from mcp_trader.home import Home
 from mcp_trader.models.base import CLASSES
 from mcp_trader.models.records import ModelRecord
-from mcp_trader.models.registry import ModelRegistry
+from mcp_trader.policy.rules import Policy
 
 DEFAULT_DAYS = 365
 DEFAULT_MAX_HOLD = 24
@@ -70,13 +70,12 @@ class Inputs:
     signal: np.ndarray  # after the cost gate
     strength: np.ndarray
     fraction: np.ndarray  # of the risk-based size: the share of the expected move left after costs
-    min_hold_bars: int
+    policy: Policy  # the limits (the server's, with the request's overrides), exits and holds the run trades by
     history: Panel  # the traded assets over every loaded bar, warm-up included: what the baseline rules read
     span: np.ndarray  # the rows of `history` that are the traded span
     universe: list[str]
     described: str
     rule: dict
-    max_hold_bars: int
     data: list[DataUsed]
     feature_set_id: str | None
     synthetic: bool
@@ -162,7 +161,7 @@ async def model_record(home: Home, request: BacktestRequest) -> ModelRecord:
     if request.model_id is None:
         raise InputError("model_id", "a model strategy needs a model", "a model id from train_model or list_models, "
                          "or strategy='confluence' for the rule-based strategy")
-    record = await ModelRegistry(home.settings.models_dir, await home.db()).record(request.model_id)
+    record = await (await home.models()).record(request.model_id)
     if request.timeframe is not None and request.timeframe != record.timeframe:
         raise InputError("timeframe", f"model {record.id} trades {record.timeframe} bars", record.timeframe)
     return record
@@ -184,7 +183,7 @@ def traded_symbols(request: BacktestRequest, record: ModelRecord) -> list[str]:
 
 async def _out_of_sample(home: Home, request: BacktestRequest, record: ModelRecord) -> Inputs:
     traded = traded_symbols(request, record)
-    registry = ModelRegistry(home.settings.models_dir, await home.db())
+    registry = await home.models()
     predictions = await asyncio.to_thread(pd.read_parquet, registry.folder(record.id) / "oos_predictions.parquet")
     step = pd.Timedelta(milliseconds=timeframe_ms(record.timeframe))
     first, last = predictions["time"].min(), predictions["time"].max()
@@ -227,7 +226,6 @@ async def _after_training(home: Home, request: BacktestRequest, record: ModelRec
     from mcp_trader.models.data import training_data
     from mcp_trader.models.device import resolve_device
     from mcp_trader.models.training import load_learner
-    from mcp_trader.store.features import FeatureStore
 
     traded = traded_symbols(request, record)
     trained_until = pd.Timestamp(record.trained_until)
@@ -235,7 +233,7 @@ async def _after_training(home: Home, request: BacktestRequest, record: ModelRec
     if request.start is not None and _utc(request.start) <= trained_until:
         raise InputError("start", f"model {record.id} saw labels up to {trained_until.isoformat()}",
                          "a start after that, or signals='out_of_sample' for the walk-forward predictions")
-    stored = await FeatureStore(home.settings.features_dir, await home.db()).record(record.feature_set_id)
+    stored = await (await home.features()).record(record.feature_set_id)
     market = _market(record)
     spec = make_spec(record.timeframe, list(stored.windows))
     fs = await build_feature_set(home, _feature_request(
@@ -251,7 +249,7 @@ async def _after_training(home: Home, request: BacktestRequest, record: ModelRec
         raise InputError("end", f"no bars after the model's training data (it saw labels up to "
                          f"{trained_until.isoformat()}); the data ends {fs.panel.index[-1].isoformat()}",
                          "an end later than trained_until, or signals='out_of_sample'")
-    learner = load_learner(record.kind, ModelRegistry(home.settings.models_dir, await home.db()).folder(record.id),
+    learner = load_learner(record.kind, (await home.models()).folder(record.id),
                            resolve_device("auto"))
     probabilities = await asyncio.to_thread(learner.predict_proba, data, after)
     proba = np.full((len(fs.panel.index), len(fs.panel.symbols), len(CLASSES)), np.nan)
@@ -281,6 +279,7 @@ async def _finish(home, request: BacktestRequest, panel: Panel, traded, rows: np
     columns = [panel.column(s) for s in traded]
     ranges = np.ix_(rows, columns)
     full_atr = atr(panel)
+    policy = request.risk.policy(home.settings.limits, max_hold, min_hold)
     sliced = Panel(
         symbols=tuple(traded), timeframe=panel.timeframe, index=panel.index[rows],
         **{name: getattr(panel, name)[ranges] for name in ("open", "high", "low", "close", "volume")},
@@ -292,7 +291,7 @@ async def _finish(home, request: BacktestRequest, panel: Panel, traded, rows: np
         gated, strength, fraction = signal[ranges], strength[ranges], np.ones(sliced.shape)
     else:
         gated, strength, fraction, _ = edge.gate(signal[ranges], expected[ranges], request.cost_margin,
-                                                 request.costs, request.risk, request.capital, sliced.close,
+                                                 request.costs, policy.limits, request.capital, sliced.close,
                                                  full_atr[ranges], sliced.volume)
         described += (f"; taken only where the expected move over the horizon is at least "
                       f"{1 + request.cost_margin:g} × the round-trip cost, sized by the share of it left after costs")
@@ -300,9 +299,8 @@ async def _finish(home, request: BacktestRequest, panel: Panel, traded, rows: np
         described += f"; an opposite signal exits after {min_hold} bars held at the earliest"
     return Inputs(
         panel=sliced, atr=full_atr[ranges], signal=gated, strength=strength, fraction=fraction,
-        min_hold_bars=min_hold, history=_columns(panel, traded), span=rows, universe=list(panel.symbols),
-        described=described,
-        rule={**rule, "cost_margin": request.cost_margin, "min_hold_bars": min_hold}, max_hold_bars=max_hold,
+        policy=policy, history=_columns(panel, traded), span=rows, universe=list(panel.symbols),
+        described=described, rule={**rule, "cost_margin": request.cost_margin, "min_hold_bars": min_hold},
         data=used, feature_set_id=feature_set_id, synthetic=synthetic, notes=notes,
     )
 
@@ -332,9 +330,7 @@ def _on_universe(found: tuple[np.ndarray, np.ndarray, int], panel: Panel,
 
 async def _barrier_width(home: Home, record: ModelRecord, panel: Panel) -> np.ndarray:
     """The width of the model's triple barriers at each bar, as its labels measured it."""
-    from mcp_trader.store.features import FeatureStore
-
-    stored = await FeatureStore(home.settings.features_dir, await home.db()).find(record.feature_set_id)
+    stored = await (await home.features()).find(record.feature_set_id)
     spec = make_spec(record.timeframe, list(stored.windows) if stored else None)
     window = record.labels.vol_window or spec.bars[spec.shortest]
     return edge.barrier_width(panel.close, record.labels.horizon, record.labels.barrier, window)

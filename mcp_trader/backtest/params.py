@@ -1,17 +1,15 @@
-"""The backtest's settings: costs, risk and sizing, and the bootstrap of its intervals, each with its default."""
+"""The backtest's settings: costs, risk overrides and exits, the bootstrap of its intervals; each with its default."""
 
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from mcp_trader.policy.limits import DEFAULT_TAKE_PROFIT_ATR, RiskLimits
+from mcp_trader.policy.rules import Policy
+
 Strategy = Literal["model", "confluence", "trend_4h", "trend_1d", "breakout_4h", "breakout_1d", "momentum"]
 EdgeUse = Literal["validated", "implied"]  # a model's expected move: scaled by its validation, or as implied
 DEFAULT_MARGIN = 0.5  # of the cost gate, a priori: the expected move must be 1.5 × the round trip; not fitted
-# Stop and take-profit at the width of the default labels' barriers, σ√24 of hourly log returns: an hourly ATR(14)
-# is 1.63 σ (the bundled assets' median, measured on 2021-01..2022-09, before any span a benchmark reports), so the
-# barrier is √24 / 1.63 ≈ 3.0 ATRs. A position then ends where the outcome its signal forecast is decided.
-DEFAULT_STOP_ATR = 3.0
-DEFAULT_TAKE_PROFIT_ATR = 3.0
 ASTER_MAKER_FEE = 0.0001  # Aster perpetuals, per side
 ASTER_TAKER_FEE = 0.00035
 
@@ -32,15 +30,24 @@ class Costs(BaseModel, frozen=True, extra="forbid"):
 
 
 class Risk(BaseModel, frozen=True, extra="forbid"):
-    """Portfolio rules: how many positions, how big, and when they end."""
+    """This run's risk rules: overrides of the server's risk limits (unset: the limit paper and live trade under,
+    so the run is what they would have done) and how its positions end."""
 
-    risk_per_trade: float = Field(0.01, gt=0, lt=1, description="Equity fraction lost if the stop is hit (0.01 = 1 %).")
-    stop_atr: float = Field(DEFAULT_STOP_ATR, gt=0, le=50, description="Stop distance in ATR(14) multiples, from "
-                            "the fill price; default 3, the default labels' barrier (σ × √24 ≈ 3 hourly ATRs).")
+    risk_per_trade: float | None = Field(None, gt=0, lt=1, description="Equity fraction lost if the stop is hit "
+                                         "(0.01 = 1 %); default the server's (MCP_TRADER_LIMITS__RISK_PER_TRADE).")
+    stop_atr: float | None = Field(None, gt=0, le=50, description="Stop distance in ATR(14) multiples from the fill; "
+                                   "default the server's, 3: the default labels' barrier (σ × √24 ≈ 3 hourly ATRs).")
     take_profit_atr: float = Field(DEFAULT_TAKE_PROFIT_ATR, ge=0, le=100,
                                    description="Take-profit distance in ATR multiples; 0 = none.")
-    max_positions: int = Field(5, ge=1, le=50, description="Open positions at once, all assets together.")
-    max_leverage: float = Field(3.0, gt=0, le=20, description="Gross notional at most this multiple of equity.")
+    max_positions: int | None = Field(None, ge=1, le=50, description="Open positions at once, all assets together; "
+                                                                     "default the server's.")
+    max_leverage: float | None = Field(None, gt=0, le=20, description="Gross notional at most this multiple of "
+                                                                      "equity; default the server's.")
+    max_order_notional: float | None = Field(None, gt=0, le=1e12, description="USDT notional of one order at most; "
+                                                                              "default the server's.")
+    daily_loss_limit: float | None = Field(None, gt=0, lt=1, description="A UTC day's loss (fraction of its "
+                                           "starting equity) that halts new entries until the next day; default "
+                                           "the server's.")
     max_hold_bars: int | None = Field(
         None, ge=0, le=100_000, description="Exit after this many bars; 0 = never; default the model's horizon (24)."
     )
@@ -48,6 +55,17 @@ class Risk(BaseModel, frozen=True, extra="forbid"):
     min_hold_bars: int | None = Field(
         None, ge=0, le=100_000, description="An opposite signal exits only after this many bars held; default 0 for "
                                             "a model, the shortest feature window (24 bars on 1h) for confluence.")
+
+    def limits(self, server: RiskLimits) -> RiskLimits:
+        """The server's limits with this run's overrides."""
+        given = {name: value for name in RiskLimits.model_fields if (value := getattr(self, name)) is not None}
+        return server.model_copy(update=given)
+
+    def policy(self, server: RiskLimits, max_hold_bars: int, min_hold_bars: int) -> Policy:
+        """The run's policy, its holding limit and minimum hold resolved by the caller (they depend on the model or
+        the rule)."""
+        return Policy(limits=self.limits(server), take_profit_atr=self.take_profit_atr, max_hold_bars=max_hold_bars,
+                      min_hold_bars=min_hold_bars, allow_short=self.allow_short)
 
 
 class Bootstrap(BaseModel, frozen=True, extra="forbid"):

@@ -9,6 +9,7 @@ from mcp_trader.backtest.funding import FundingCoverage
 from mcp_trader.backtest.intervals import Intervals
 from mcp_trader.backtest.metrics import CostsPaid, Exposure, Headline, TradeStats
 from mcp_trader.backtest.params import Bootstrap, Costs, Risk, Strategy
+from mcp_trader.policy.rules import Policy
 
 SignalSource = Literal["out_of_sample", "after_training"]
 
@@ -48,9 +49,11 @@ class BacktestRecord(BaseModel):
     end: str = Field(description="Open time of the last bar.")
     bars: int
     capital: float
-    risk: Risk
+    risk: Risk = Field(description="The risk rules as asked: overrides of the server's limits.")
+    policy: Policy = Field(description="What the run traded by: the limits (the server's, with the overrides), the "
+                                       "take-profit, the holding limit and the minimum hold, as paper and live apply "
+                                       "them.")
     costs: Costs
-    max_hold_bars: int
     bootstrap: Bootstrap = Bootstrap()
     rule: dict[str, Any] = Field(description="The signal rule's own settings.")
     synthetic: bool

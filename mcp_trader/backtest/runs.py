@@ -18,13 +18,12 @@ from mcp_trader import __version__
 from mcp_trader.backtest import metrics
 from mcp_trader.backtest.baselines import RULES, buy_and_hold, rule_signals
 from mcp_trader.backtest.charts import equity_chart
-from mcp_trader.backtest.engine import EXIT_REASONS, Simulation, simulate
+from mcp_trader.backtest.engine import EXIT_REASONS, Simulation, simulate, utc_days
 from mcp_trader.backtest.forward import Forward, compare, figures
 from mcp_trader.backtest.funding import SOURCE, SPOT, FundingCoverage, funding_grid, stored_funding
 from mcp_trader.backtest.inputs import BacktestRequest, Inputs, build_inputs
 from mcp_trader.backtest.intervals import Intervals, intervals
 from mcp_trader.backtest.records import BacktestRecord, BaselineRun
-from mcp_trader.backtest.store import RunStore
 from mcp_trader.home import Home
 from mcp_trader.models.base import Report, silent
 from mcp_trader.store.catalog import now_iso
@@ -50,7 +49,7 @@ async def run_backtest(home: Home, request: BacktestRequest, report: Report = si
         reference = (walk_forward, await build_inputs(home, walk_forward))
     fetched = await asyncio.to_thread(stored_funding, home.settings.funding_dir, list(inputs.panel.symbols))
     report(0.6, f"simulating {inputs.panel.shape[0]} bars × {inputs.panel.shape[1]} assets")
-    store = RunStore(home.settings.backtests_dir, await home.db())
+    store = await home.backtests()
     run_id = f"bt-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
     staging = store.staging(run_id)
     try:
@@ -70,8 +69,7 @@ def execute(inputs: Inputs, request: BacktestRequest, fetched: dict | None = Non
     rates, coverage = funding_grid(list(panel.symbols), panel.index, panel.timeframe, fetched)
     simulation = simulate(
         panel.open, panel.high, panel.low, panel.close, panel.volume, inputs.signal, inputs.strength, inputs.atr,
-        rates, request.capital, request.risk, request.costs, inputs.max_hold_bars, inputs.fraction,
-        inputs.min_hold_bars,
+        rates, request.capital, inputs.policy, request.costs, inputs.fraction, utc_days(panel.index),
     )
     baseline = buy_and_hold(panel.open, panel.close, rates, request.capital, request.costs)
     return Outcome(simulation, rates, coverage, baseline)
@@ -89,8 +87,10 @@ def baseline_runs(inputs: Inputs, request: BacktestRequest, rates: np.ndarray) -
     for name in RULES:  # on the traded assets alone: momentum ranks only them
         signal, strength, hold = rule_signals(name, inputs.history)
         signal, strength = signal[inputs.span], strength[inputs.span]
+        policy = inputs.policy.model_copy(update={"max_hold_bars": request.risk.max_hold_bars or 0,
+                                                  "min_hold_bars": hold})
         sim = simulate(panel.open, panel.high, panel.low, panel.close, panel.volume, signal, strength, inputs.atr,
-                       rates, capital, request.risk, request.costs, request.risk.max_hold_bars or 0, None, hold)
+                       rates, capital, policy, request.costs, day=utc_days(panel.index))
         paid = sim.trade("fees").sum(), sim.trade("slippage").sum(), -sim.trade("funding").sum()
         runs.append(BaselineRun(
             strategy=name, rule=RULES[name], metrics=metrics.headline(sim.equity, capital, tf),
@@ -140,7 +140,7 @@ def _run(request: BacktestRequest, inputs: Inputs, run_id: str, staging: Path, r
         signals=inputs.described, request=request.model_dump(mode="json"), symbols=list(panel.symbols),
         universe=inputs.universe, timeframe=tf,
         start=panel.index[0].isoformat(), end=panel.index[-1].isoformat(), bars=len(panel.index), capital=capital,
-        risk=request.risk, costs=request.costs, max_hold_bars=inputs.max_hold_bars, bootstrap=request.bootstrap,
+        risk=request.risk, policy=inputs.policy, costs=request.costs, bootstrap=request.bootstrap,
         rule=inputs.rule,
         synthetic=inputs.synthetic, data=inputs.data, feature_set_id=inputs.feature_set_id,
         candles_hash=inputs.candles_hash(), signals_hash=inputs.signals_hash(), funding_source=SOURCE,
@@ -236,7 +236,7 @@ def _write_artifacts(folder: Path, record: BacktestRecord, index: pd.DatetimeInd
         "run_id": record.id, "timeframe": record.timeframe, "capital": record.capital,
         "time": [t.isoformat() for t in index], "equity": _rounded(sim.equity), "cash": _rounded(sim.cash),
         "drawdown": _rounded(drawdown, 6), "gross_exposure": _rounded(sim.gross),
-        "margin_used": _rounded(sim.gross / record.risk.max_leverage),  # initial margin at the leverage cap
+        "margin_used": _rounded(sim.gross / record.policy.limits.max_leverage),  # initial margin at the leverage cap
         "open_positions": sim.open_positions.tolist(), "buy_and_hold": _rounded(baseline),
     }
     write_atomically(folder / "equity.json", lambda tmp: tmp.write_text(json.dumps(curve)))

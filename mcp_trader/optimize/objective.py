@@ -15,7 +15,7 @@ import optuna
 from mcp_trader.backtest import edge
 from mcp_trader.backtest import signals as rules
 from mcp_trader.backtest.baselines import rule_signals
-from mcp_trader.backtest.engine import simulate
+from mcp_trader.backtest.engine import simulate, utc_days
 from mcp_trader.backtest.funding import FundingCoverage, funding_grid
 from mcp_trader.backtest.inputs import confluence_score
 from mcp_trader.backtest.metrics import bars_per_year, returns_of
@@ -31,6 +31,7 @@ from mcp_trader.models.walkforward import walk_forward
 from mcp_trader.optimize.deflated import moments
 from mcp_trader.optimize.overfitting import block_moments
 from mcp_trader.optimize.space import RULE_TARGETS, suggest
+from mcp_trader.policy.limits import RiskLimits
 
 DEFAULT_HORIZON = 24
 LSTM_BUDGET = {"epochs": 3, "patience": 1, "samples_per_epoch": 4096, "batch_size": 128}  # per fold, per trial
@@ -56,10 +57,10 @@ class Market:
 
 
 class Objective:
-    def __init__(self, market: Market, target: str, folds: int, capital: float, device: str,
+    def __init__(self, market: Market, target: str, folds: int, capital: float, limits: RiskLimits, device: str,
                  report: Report = silent):
         self.market, self.target, self.folds = market, target, folds
-        self.capital, self.device, self.report = capital, device, report
+        self.capital, self.limits, self.device, self.report = capital, limits, device, report
         self._rule_folds: list[tuple[int, int]] | None = None
         self._rule_strength, self._rule_hold = None, 0  # a baseline rule's, set when its signals are built
 
@@ -131,13 +132,14 @@ class Objective:
         min_hold = self.market.fs.spec.bars[self.market.fs.spec.shortest] if self.target == "confluence" else 0
         if expected is None:  # a baseline rule: traded as it stands, held a bar of its timeframe at least
             gated, strength, fraction, min_hold = signal[a:b], self._rule_strength[a:b], None, self._rule_hold
-        else:
+        policy = risk.policy(self.limits, hold, min_hold)
+        if expected is not None:
             gated, strength, fraction, _ = edge.gate(signal[a:b], expected[a:b], strategy["cost_margin"], Costs(),
-                                                     risk, self.capital, panel.close[a:b], m.atr[a:b],
+                                                     policy.limits, self.capital, panel.close[a:b], m.atr[a:b],
                                                      panel.volume[a:b])
         sim = simulate(panel.open[a:b], panel.high[a:b], panel.low[a:b], panel.close[a:b], panel.volume[a:b],
-                       gated, strength, m.atr[a:b], m.funding[a:b], self.capital, risk, Costs(), hold, fraction,
-                       min_hold)
+                       gated, strength, m.atr[a:b], m.funding[a:b], self.capital, policy, Costs(), fraction,
+                       utc_days(panel.index[a:b]))
         return returns_of(sim.equity, self.capital), len(sim.trades)
 
     def _train_request(self, params: dict) -> TrainRequest:

@@ -11,6 +11,7 @@ from mcp_trader.data.models import MarketType
 from mcp_trader.optimize.deflated import Deflated
 from mcp_trader.optimize.overfitting import Overfitting
 from mcp_trader.optimize.space import Target
+from mcp_trader.policy.limits import RiskLimits
 
 
 class StudyRequest(BaseModel):
@@ -46,6 +47,8 @@ class StudyConfig(BaseModel):
     market: MarketType
     feature_set_id: str
     input_hash: str = Field(description="Of the candles: a worker must build the same to join.")
+    limits: RiskLimits = Field(RiskLimits(), description="The risk limits every trial trades under: the server's "
+                                                         "when the study began (every worker uses these).")
     synthetic: bool
     package_version: str
     created_at: str

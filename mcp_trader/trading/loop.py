@@ -1,26 +1,59 @@
-"""The paper-trading loop: on each new bar, the signals a backtest would compute, the backtest engine's bar-close
-rules (mcp_trader.trading.decisions), and market orders through the desk and its risk guard. Orders carry client
-ids made of the loop, the bar and the symbol, so a bar re-run after a restart answers its orders, never repeats
-them. Differences from a backtest, by construction: fills are at the latest close plus slippage (the engine uses
-the next bar's open), and stops and take-profits are checked on each new bar and closed at market."""
+"""The paper-trading loop: on each new bar, the signals a backtest would compute, the bar-close decision kernel the
+backtest engine runs (mcp_trader.policy.kernel), and market orders through the desk and its risk guard. Orders carry
+client ids made of the loop, the bar and the symbol, so a bar re-run after a restart answers its orders, never
+repeats them. Differences from a backtest, by construction: fills are at the latest close plus slippage (the engine
+uses the next bar's open), and stops and take-profits are checked on each new bar and closed at market."""
 
 import asyncio
 import logging
 import math
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from mcp_trader.backtest.params import DEFAULT_TAKE_PROFIT_ATR
 from mcp_trader.errors import InputError, NotFoundError, Refused
 from mcp_trader.home import Home
 from mcp_trader.jobs import JobControl
-from mcp_trader.trading import decisions
-from mcp_trader.trading.decisions import BarSignal, Held, Rules
+from mcp_trader.policy.limits import DEFAULT_TAKE_PROFIT_ATR
+from mcp_trader.policy.rules import EXIT_REASONS, NEVER, Policy
+from mcp_trader.trading.desks import desk_of
 from mcp_trader.trading.orders import OrderRequest
 from mcp_trader.trading.signals import SignalRequest, decide
 
 log = logging.getLogger(__name__)
 DEFAULT_HOLD_BARS = 24  # the models' label horizon, the backtest's default holding limit
+# The guard checks each order against the equity after the bar's earlier fills (their fees): sizes are cut by this
+# much so that an entry sized at a limit, as the engine sizes it, still passes.
+SIZE_MARGIN = 0.999
+
+
+class Held(BaseModel):
+    symbol: str
+    side: int  # +1 long, −1 short
+    quantity: float
+    stop: float
+    target: float | None
+    bars_held: int
+
+
+class BarSignal(BaseModel, frozen=True):
+    """A symbol's decision at the bar's close, with the range of the bar that stops are checked against."""
+
+    symbol: str
+    signal: int  # −1, 0, +1
+    strength: float
+    close: float
+    high: float
+    low: float
+    atr: float | None
+    fraction: float = 1.0  # of the risk-based size, from the cost gate
+
+
+class Entry(BaseModel, frozen=True):
+    symbol: str
+    side: int
+    quantity: float
+    distance: float  # stop distance (stop_atr × ATR): the stop is set this far from the fill price
 
 
 class LoopRequest(BaseModel):
@@ -67,27 +100,28 @@ async def run_loop(home: Home, loop_id: str, request: LoopRequest, control: JobC
         if bar != summary.last_bar:
             actions = await act_on_bar(home, loop_id, request, picked)
             summary = _add(summary, actions)
-            await home.desk().valuation("paper")  # an equity snapshot per bar
+            await (await desk_of(home)).valuation("paper")  # an equity snapshot per bar
             continue
         await _sleep(control, request.poll_seconds, summary)
     return summary
 
 
 async def act_on_bar(home: Home, loop_id: str, request: LoopRequest, picked) -> BarActions:
-    desk = home.desk()
+    desk = await desk_of(home)
     bar_time = max(d.time for d in picked)
     bar = {d.symbol: await _bar_signal(desk, d) for d in picked if d.time == bar_time and not math.isnan(d.close)}
     held = await _held(home, loop_id)
     equity = (await desk.valuation("paper")).equity
     since = await _since_entry(home, loop_id, bar_time.isoformat())
-    exits, entries = decisions.decide(_rules(home, request), {_perp(s): b for s, b in bar.items()}, held, equity,
-                                      since)
+    marks = {_perp(d.symbol): float(d.close) for d in picked if not math.isnan(d.close)}
+    policy = _policy(home, request)
+    exits, entries = decide_bar(policy, {_perp(s): b for s, b in bar.items()}, held, marks, since, equity)
     tag = f"{loop_id[-10:]}-{int(bar_time.timestamp())}"
     actions = BarActions(bar=bar_time.isoformat(), orders=[], exits={}, refused={})
-    for e in exits:
-        await _exit(desk, home, loop_id, held[e.symbol], f"{tag}-{_slug(e.symbol)}-x", actions, e.reason)
+    for symbol, reason in exits.items():
+        await _exit(desk, home, loop_id, held[symbol], f"{tag}-{_slug(symbol)}-x", actions, reason)
     for e in entries:
-        await _enter(desk, home, loop_id, e, bar_time.isoformat(), request, f"{tag}-{_slug(e.symbol)}-e", actions)
+        await _enter(desk, home, loop_id, e, bar_time.isoformat(), policy, f"{tag}-{_slug(e.symbol)}-e", actions)
     await _age(home, loop_id, {s for s in held if s not in actions.exits}, bar_time.isoformat())
     return actions
 
@@ -121,7 +155,7 @@ async def _exit(desk, home: Home, loop_id: str, h: Held, client_id: str, actions
             await conn.execute("DELETE FROM loop_positions WHERE loop_id = ? AND symbol = ?", (loop_id, h.symbol))
 
 
-async def _enter(desk, home: Home, loop_id: str, e: decisions.Entry, bar: str, request: LoopRequest, client_id: str,
+async def _enter(desk, home: Home, loop_id: str, e: Entry, bar: str, policy: Policy, client_id: str,
                  actions: BarActions) -> None:
     order = await _known(desk, client_id)  # placed before a restart (sized then): adopt it, never resize it
     if order is not None:
@@ -141,8 +175,7 @@ async def _enter(desk, home: Home, loop_id: str, e: decisions.Entry, bar: str, r
         return
     price = order.average_price
     stop = price - e.side * e.distance
-    target = price + e.side * e.distance * request.take_profit_atr / home.settings.stop_atr \
-        if request.take_profit_atr > 0 else None
+    target = price + e.side * policy.target_distance(e.distance) if policy.take_profit_atr > 0 else None
     async with db.transaction() as conn:
         await conn.execute("INSERT OR IGNORE INTO loop_positions VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
                            (loop_id, e.symbol, e.side, order.filled_quantity, stop, target, bar))
@@ -171,8 +204,8 @@ async def _bar_signal(desk, d) -> BarSignal:
     bars = await desk.prices.bars_after(_perp(d.symbol), d.time.isoformat())
     high, low = (float(bars["high"].iloc[0]), float(bars["low"].iloc[0])) if len(bars) else (d.close, d.close)
     atr = None if math.isnan(d.atr) else float(d.atr)
-    return BarSignal(_perp(d.symbol), int(d.signal), float(d.strength), float(d.close), high, low, atr,
-                     float(d.fraction))
+    return BarSignal(symbol=_perp(d.symbol), signal=int(d.signal), strength=float(d.strength), close=float(d.close),
+                     high=high, low=low, atr=atr, fraction=float(d.fraction))
 
 
 async def _held(home: Home, loop_id: str) -> dict[str, Held]:
@@ -195,12 +228,44 @@ async def _last_bar(home: Home, loop_id: str) -> str | None:
     return row["b"] if row else None
 
 
-def _rules(home: Home, request: LoopRequest) -> Rules:
-    s = home.settings
-    return Rules(risk_per_trade=s.risk_per_trade, stop_atr=s.stop_atr, take_profit_atr=request.take_profit_atr,
-                 max_positions=s.max_positions, max_leverage=s.max_leverage, max_order_notional=s.max_order_notional,
-                 max_hold_bars=request.max_hold_bars, allow_short=request.allow_short,
-                 min_hold_bars=_min_hold(request))
+def decide_bar(policy: Policy, bar: dict[str, BarSignal], held: dict[str, Held], marks: dict[str, float],
+               since_entry: dict[str, int], equity: float) -> tuple[dict[str, str], list[Entry]]:
+    """The kernel on one bar of live signals: (exit reason per symbol, entries). Stops and take-profits met by the
+    bar's range exit first (the position is then flat, as in the engine); `since_entry`: bars from each symbol's
+    latest entry decision to this bar."""
+    from mcp_trader.policy import kernel  # compiled: loaded with the first bar, not with the tools
+    symbols = sorted(bar.keys() | held.keys())
+    exits = {s: EXIT_REASONS[r] for s, h in held.items() if s in bar and (r := _hit(h, bar[s])) >= 0}
+    open_ = {s: h for s, h in held.items() if s not in exits}
+    now = [bar.get(s) for s in symbols]
+    reasons, sizes = kernel.decide(
+        np.array([open_[s].side * open_[s].quantity if s in open_ else 0.0 for s in symbols]),
+        np.array([marks.get(s, 0.0) for s in symbols]),
+        np.array([open_[s].bars_held if s in open_ else 0 for s in symbols], dtype=np.int64),
+        np.array([since_entry.get(s, NEVER) for s in symbols], dtype=np.int64),
+        np.array([b.signal if b else 0 for b in now], dtype=np.int8),
+        np.array([b.strength if b else np.nan for b in now]),
+        np.array([b.fraction if b else 0.0 for b in now]),
+        np.array([b.close if b else np.nan for b in now]),
+        np.array([b.atr if b and b.atr is not None else np.nan for b in now]),
+        float(equity), False, *policy.numbers(),
+    )
+    exits |= {s: EXIT_REASONS[r] for s, r in zip(symbols, reasons, strict=True) if r >= 0}
+    entries = [Entry(symbol=s, side=b.signal, quantity=float(q) * SIZE_MARGIN, distance=policy.limits.stop_atr * b.atr)
+               for s, b, q in zip(symbols, now, sizes, strict=True) if q > 0 and b is not None and b.atr]
+    return exits, sorted(entries, key=lambda e: -bar[e.symbol].strength)
+
+
+def _hit(h: Held, now: BarSignal) -> int:
+    from mcp_trader.policy import kernel
+
+    return int(kernel.hit(float(h.side), h.stop, np.nan if h.target is None else h.target, now.high, now.low))
+
+
+def _policy(home: Home, request: LoopRequest) -> Policy:
+    return Policy(limits=home.settings.limits, take_profit_atr=request.take_profit_atr,
+                  max_hold_bars=request.max_hold_bars, min_hold_bars=_min_hold(request),
+                  allow_short=request.allow_short)
 
 
 def _min_hold(request: LoopRequest) -> int:

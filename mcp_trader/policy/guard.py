@@ -1,28 +1,25 @@
-"""The risk guard: every order, paper or live, passes it. Its limits come from Settings only (no tool argument
-reaches them). An order that only shrinks positions is always allowed; one that adds risk must keep within risk
-per trade, notional per order, open positions, leverage, and is refused while the daily loss stop holds."""
+"""The risk guard: every order, paper or live, passes it. Its limits come from Settings only (no trading tool argument
+reaches them); a backtest applies the same limits in its sizing and its daily loss stop (mcp_trader.policy.kernel).
+An order that only shrinks positions is always allowed; one that adds risk must keep within risk per trade, notional
+per order, open positions, leverage, and is refused while the daily loss stop holds."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
-from mcp_trader.config import Settings
 from mcp_trader.errors import InputError, Refused
-from mcp_trader.trading.orders import Intent
+from mcp_trader.policy.limits import RiskLimits
 
 
-class RiskLimits(BaseModel, frozen=True):
-    risk_per_trade: float
-    stop_atr: float
-    max_positions: int
-    max_order_notional: float
-    max_leverage: float
-    daily_loss_limit: float
+class Order(Protocol):
+    """What the guard reads of an order (mcp_trader.trading.orders.Intent is one)."""
 
-    @classmethod
-    def of(cls, settings: Settings) -> "RiskLimits":
-        return cls(**{name: getattr(settings, name) for name in cls.model_fields})
+    symbol: str
+    side: Literal["buy", "sell"]
+    quantity: float
+    reduce_only: bool
 
 
 class RiskFigures(BaseModel):
@@ -69,7 +66,7 @@ class Book:
     working: dict[str, tuple[float, float]] | None = None  # per symbol: buy and sell quantities still working
 
 
-def check(limits: RiskLimits, intent: Intent, price: float, atr: float | None, book: Book,
+def check(limits: RiskLimits, intent: Order, price: float, atr: float | None, book: Book,
           now: datetime) -> RiskFigures:
     held = book.quantities.get(intent.symbol, 0.0)
     signed = intent.quantity if intent.side == "buy" else -intent.quantity
@@ -101,7 +98,7 @@ def _added(before: float, after: float) -> float:
     return abs(after) - (abs(before) if (after > 0) == (before > 0) else 0.0)
 
 
-def _figures(limits: RiskLimits, intent: Intent, price: float, atr: float | None, book: Book, after: float,
+def _figures(limits: RiskLimits, intent: Order, price: float, atr: float | None, book: Book, after: float,
              added: float, reducing: bool) -> RiskFigures:
     exposure = _exposure(book, intent)
     marks = {**book.marks, intent.symbol: price}
@@ -118,7 +115,7 @@ def _figures(limits: RiskLimits, intent: Intent, price: float, atr: float | None
     )
 
 
-def _exposure(book: Book, intent: Intent) -> dict[str, float]:
+def _exposure(book: Book, intent: Order) -> dict[str, float]:
     """Each symbol's largest position over any set of its working orders (this one included) filling, in any order:
     working orders may fill or not, so a working order that would close a position does not free its slot or its
     notional before it fills, and one that would open a position takes them at once."""
@@ -137,7 +134,7 @@ def _exposure(book: Book, intent: Intent) -> dict[str, float]:
     return out
 
 
-def _check_adding(limits: RiskLimits, f: RiskFigures, intent: Intent, book: Book, now: datetime) -> None:
+def _check_adding(limits: RiskLimits, f: RiskFigures, intent: Order, book: Book, now: datetime) -> None:
     if book.halted_until is not None and now < book.halted_until:
         raise RiskRejected("daily_loss_limit", f.day_loss_fraction * 100, limits.daily_loss_limit * 100, "%",
                            f"new risk is halted until {book.halted_until.isoformat()} (only orders that reduce "
