@@ -18,6 +18,7 @@ from mcp_trader.features.rolling import rolling_mean, rolling_mean_std
 from mcp_trader.features.spec import FeatureSpec
 
 RSI_PERIOD, ATR_PERIOD = 14, 14
+ATR_BARS = 20 * ATR_PERIOD  # bars that settle it: Wilder smoothing forgets its start, (13/14)^266 < 1e-8
 MACD_FAST, MACD_SLOW, MACD_SIGNAL = 12, 26, 9
 BB_PERIOD, BB_DEV = 20, 2.0
 TALIB_COLUMNS = ("rsi_14", "macd_pct", "macd_signal_pct", "macd_hist_pct", "bb_pctb", "bb_width", "natr_14")
@@ -84,10 +85,15 @@ def _talib_run(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> tuple[np
         )
 
 
-def atr(panel: Panel, period: int = ATR_PERIOD) -> np.ndarray:
-    """TA-Lib's ATR on each gap-free run of candles, in price units, NaN during each run's warm-up."""
+def atr(panel: Panel) -> np.ndarray:
+    """atr_series on each gap-free run of candles, NaN during each run's warm-up."""
     out = np.full(panel.shape, np.nan)
     for j in range(panel.shape[1]):
         for a, b in segments(panel.present[:, j]):
-            out[a:b, j] = talib.ATR(panel.high[a:b, j], panel.low[a:b, j], panel.close[a:b, j], period)
+            out[a:b, j] = atr_series(panel.high[a:b, j], panel.low[a:b, j], panel.close[a:b, j])
     return out
+
+
+def atr_series(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """The one ATR: TA-Lib's ATR(14) (Wilder), in price units, NaN during its warm-up."""
+    return talib.ATR(high, low, close, ATR_PERIOD)

@@ -20,7 +20,6 @@ from typing import Any, Literal, TypeVar
 
 import ccxt.async_support as ccxt
 import numpy as np
-import talib
 from pydantic import SecretStr
 
 from mcp_trader.backtest.params import ASTER_MAKER_FEE, ASTER_TAKER_FEE
@@ -28,7 +27,8 @@ from mcp_trader.config import Settings
 from mcp_trader.data.retry import backoff_delay, retry_after_s, with_retries
 from mcp_trader.data.timeframes import timeframe_ms
 from mcp_trader.errors import InputError, Refused
-from mcp_trader.features.indicators import ATR_PERIOD
+from mcp_trader.features.indicators import ATR_BARS, ATR_PERIOD, atr_series
+from mcp_trader.trading.ledger import LedgerOrder
 from mcp_trader.trading.orders import (
     Intent,
     Mode,
@@ -45,7 +45,6 @@ from mcp_trader.trading.rules import MarketRules, from_exchange_info
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-ATR_BARS = 20 * ATR_PERIOD  # Wilder smoothing forgets its start: (13/14)^266 < 1e-8
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 PRIVATE_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 URL_QUERY = re.compile(r"(https?://[^\s?\"']+)\?[^\s\"']*")
@@ -178,8 +177,12 @@ class AsterBroker:
             price, stamp, source = float(index["markPrice"]), int(index["time"]), "aster mark price"
         return Quote(symbol=market["symbol"], price=float(price), time=_iso(stamp), source=source)
 
+    async def market(self, symbol: str) -> tuple[Quote, float | None]:
+        await self.rules(symbol)
+        return await self.quote(symbol), await self.atr(symbol, self._settings.trading_timeframe)
+
     async def atr(self, symbol: str, timeframe: str) -> float | None:
-        """ATR(14) (TA-Lib, Wilder) of the venue's latest closed bars, in price units; None when too few."""
+        """atr_series of the venue's latest closed bars, in price units; None when too few."""
         market, step = await self._market(symbol), timeframe_ms(timeframe)
         rows = await self._retrying(lambda: self._call("fetch_ohlcv", market["symbol"], timeframe, None,
                                                        ATR_BARS + 1))
@@ -187,7 +190,7 @@ class AsterBroker:
         closed = np.array([row[:5] for row in rows if row[0] + step <= now], dtype=np.float64).reshape(-1, 5)
         if len(closed) <= ATR_PERIOD:
             return None
-        value = talib.ATR(closed[:, 2], closed[:, 3], closed[:, 4], ATR_PERIOD)[-1]
+        value = atr_series(closed[:, 2], closed[:, 3], closed[:, 4])[-1]
         return None if np.isnan(value) else float(value)
 
     async def submit(self, intent: Intent) -> VenueOrder:
@@ -210,6 +213,11 @@ class AsterBroker:
     async def lookup(self, intent: Intent) -> VenueOrder | None:
         market = await self._market(intent.symbol)
         return await self._retrying(lambda: self._lookup(market, intent))
+
+    async def working(self, order: LedgerOrder) -> VenueOrder | None:
+        if order.status == "pending":
+            return None  # being sent right now by another call
+        return await self.lookup(order.intent())
 
     async def cancel(self, intent: Intent) -> VenueOrder:
         """Cancel by client order id; answers the final state (filled meanwhile, already canceled). An order the

@@ -7,16 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import talib
 
 from mcp_trader.data.timeframes import timeframe_ms
 from mcp_trader.errors import InputError
-from mcp_trader.features.indicators import ATR_PERIOD
+from mcp_trader.features.indicators import ATR_BARS, atr_series
 from mcp_trader.home import Home
 from mcp_trader.store.catalog import DatasetRecord
 from mcp_trader.trading.orders import Quote
-
-ATR_WINDOW = 20 * ATR_PERIOD  # Wilder smoothing forgets its start: (13/14)^266 < 1e-8
 
 
 @dataclass(frozen=True)
@@ -47,7 +44,7 @@ class StorePrices:
             raise InputError("symbol", f"no stored {self.timeframe} candles for {symbol}",
                              "a symbol collected with collect_data")
         close = frame["close"].to_numpy(np.float64)
-        atr = talib.ATR(frame["high"].to_numpy(np.float64), frame["low"].to_numpy(np.float64), close, ATR_PERIOD)
+        atr = atr_series(frame["high"].to_numpy(np.float64), frame["low"].to_numpy(np.float64), close)
         closed_at = frame.index[-1] + pd.Timedelta(milliseconds=timeframe_ms(self.timeframe))
         quote = Quote(symbol=symbol, price=float(close[-1]), time=closed_at.isoformat(),
                       source=f"{record.source} {self.timeframe} close ({record.id})")
@@ -60,7 +57,7 @@ class StorePrices:
 
     async def _bars(self, record: DatasetRecord, start: pd.Timestamp | None) -> pd.DataFrame:
         if start is None and record.last_time:
-            window = pd.Timedelta(milliseconds=ATR_WINDOW * timeframe_ms(self.timeframe))
+            window = pd.Timedelta(milliseconds=ATR_BARS * timeframe_ms(self.timeframe))
             start = pd.Timestamp(record.last_time) - window
         return await asyncio.to_thread(self.home.candles.read, Path(record.path), start, None)
 
