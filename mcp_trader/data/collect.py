@@ -83,11 +83,11 @@ def _window(request: CollectRequest, tf: str, now_ms: int) -> Window:
             raise InputError("days", f"{days} is out of range", f"1 to {MAX_DAYS}")
         end = floor_ms(now_ms, tf)
         return Window(floor_ms(end - days * DAY_MS, tf), end, recent=True)
-    start, end = _utc(request.start), _utc(request.end) if request.end else None
+    start, end_at = _utc(request.start), _utc(request.end) if request.end else None
     if start < EARLIEST:
         raise InputError("start", f"{start:%Y-%m-%d} is before any crypto market existed", "2009-01-03 or later")
     start_ms = int(start.timestamp() * 1000)
-    end_ms = min(int(end.timestamp() * 1000), now_ms) if end else now_ms
+    end_ms = min(int(end_at.timestamp() * 1000), now_ms) if end_at else now_ms
     if start_ms >= end_ms:
         raise InputError("start", f"start {start:%Y-%m-%d %H:%M} is not before end", "start < end <= now")
     if (end_ms - start_ms) > MAX_DAYS * DAY_MS:
@@ -125,7 +125,10 @@ class Collector:
             for symbol, (chain, tried) in zip(the_plan.symbols, chains, strict=True):
                 for tf in the_plan.timeframes:
                     outcome = await self._collect_one(symbol, tf, the_plan.windows[tf], chain, tried)
-                    (datasets if isinstance(outcome, DatasetResult) else unserved).append(outcome)
+                    if isinstance(outcome, DatasetResult):
+                        datasets.append(outcome)
+                    else:
+                        unserved.append(outcome)
                     done += 1
                     if progress:
                         await progress(done, total, _progress_line(outcome))

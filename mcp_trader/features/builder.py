@@ -56,5 +56,5 @@ def build(panel: Panel, spec: FeatureSpec, reference: str) -> FeatureTable:
     frame = pd.DataFrame(values.T, index=index, columns=list(arrays), copy=False)
     digest = hashlib.sha256(repr((list(arrays), panel.symbols)).encode())
     for part in (panel.index.as_unit("ms").asi8[rows], assets, values):
-        digest.update(np.ascontiguousarray(part))
+        digest.update(np.ascontiguousarray(part).data)  # the same bytes; numpy types ndarray as a buffer from 3.12 on
     return FeatureTable(frame=frame, spec=spec, content_hash=digest.hexdigest())

@@ -55,12 +55,11 @@ def snapshot(frame: pd.DataFrame, spec: FeatureSpec, symbols: list[str]) -> tupl
 
 
 def strongest(assets: list[AssetConfluence]) -> list[Aligned]:
-    scored = [a for a in assets if a.confluence_score is not None and a.confluence_score != 0]
-    scored.sort(key=lambda a: abs(a.confluence_score), reverse=True)
+    scored = [(a, a.confluence_score) for a in assets if a.confluence_score is not None and a.confluence_score != 0]
+    scored.sort(key=lambda pair: abs(pair[1]), reverse=True)
     return [
-        Aligned(symbol=a.symbol, confluence_score=a.confluence_score,
-                stance="bullish" if a.confluence_score > 0 else "bearish")
-        for a in scored[:TOP]
+        Aligned(symbol=a.symbol, confluence_score=score, stance="bullish" if score > 0 else "bearish")
+        for a, score in scored[:TOP]
     ]
 
 

@@ -19,7 +19,7 @@ class FeatureSpec(BaseModel, frozen=True):
     timeframe: str
     windows: tuple[str, ...]
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]  # pydantic documents this: mypy rejects any decorator over @property
     @property
     def bars(self) -> dict[str, int]:
         step = timeframe_ms(self.timeframe)

@@ -21,6 +21,7 @@ so the per-time ICs are autocorrelated and the t-statistic overstates significan
 ranking of features, not as a test.
 """
 
+import functools
 import math
 import numbers
 from pathlib import Path
@@ -131,7 +132,7 @@ def write_report(report: ValidationReport, fs: FeatureSet, out_dir: Path) -> lis
     paths = []
     for name, data in contents.items():
         path = out_dir / name
-        write_atomically(path, lambda tmp, data=data: tmp.write_bytes(data))
+        write_atomically(path, functools.partial(Path.write_bytes, data=data))
         paths.append(path)
     return paths
 

@@ -73,7 +73,7 @@ class CoinGeckoSource(Source):
         note = "coingecko: approximate candles from hourly price snapshots (USD); volume from 24 h rolling volume"
         return Fetched(frame, window, note)
 
-    async def _get(self, path: str, params: dict[str, object]) -> dict:
+    async def _get(self, path: str, params: dict[str, str | int]) -> dict:
         async def call() -> dict:
             response = await self.client.get(path, params=params)
             response.raise_for_status()
