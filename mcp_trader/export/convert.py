@@ -11,7 +11,6 @@ load only here.
 import json
 import warnings
 
-import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
@@ -51,7 +50,7 @@ def xgboost_to_onnx(booster, temperature: float, metadata: dict[str, str],
         trees.output.extend(["label", "margins"])
         nodes = [trees, helper.make_node("Div", ["margins", "temperature"], ["scaled"]),
                  helper.make_node("Softmax", ["scaled"], [PROBABILITIES], axis=-1)]
-        constants = [helper.make_tensor("temperature", TensorProto.FLOAT, [], [np.float32(temperature)])]
+        constants = [helper.make_tensor("temperature", TensorProto.FLOAT, [], [temperature])]
     graph = helper.make_graph(
         nodes, "xgboost_return" if regression else "xgboost_calibrated",
         [helper.make_tensor_value_info(XGB_INPUT, TensorProto.FLOAT, [BATCH, n])],
@@ -78,8 +77,8 @@ def _three_point_nodes(forecast: str) -> list:
 
 
 def _three_point_constants() -> list:
-    return [helper.make_tensor("minus_one", TensorProto.FLOAT, [], [np.float32(-1.0)]),
-            helper.make_tensor("one", TensorProto.FLOAT, [], [np.float32(1.0)])]
+    return [helper.make_tensor("minus_one", TensorProto.FLOAT, [], [-1.0]),
+            helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])]
 
 
 def lstm_to_onnx(learner, metadata: dict[str, str]) -> onnx.ModelProto:
@@ -102,6 +101,8 @@ def lstm_to_onnx(learner, metadata: dict[str, str]) -> onnx.ModelProto:
             dynamic_shapes={"x": {0: torch.export.Dim(BATCH)}}, opset_version=OPSET, dynamo=True, verbose=False,
             optimize=True,
         )
+    if program is None:  # only without dynamo, which writes to a file instead
+        raise RuntimeError("torch.onnx.export returned no program")
     return _finish(program.model_proto, metadata)
 
 

@@ -46,10 +46,15 @@ class OnnxPredictor:
         self._parts = {p.part: p for p in parts}
         self._sessions = {p.part: _session(folder / p.file, self.providers) for p in parts}
         self.features = tuple(parts[0].input.features)
-        self._mean = self._std = None
+        self._mean = self._std = np.zeros(0)  # read only where there is an lstm part
+        self._seq_len = 0
         if "lstm" in self._parts:
-            scaling = json.loads((folder / self._parts["lstm"].scaling_file).read_text())
+            lstm = self._parts["lstm"]
+            if lstm.scaling_file is None or lstm.input.seq_len is None:
+                raise ValueError("the export's lstm part names no scaling file or no window length")
+            scaling = json.loads((folder / lstm.scaling_file).read_text())
             self._mean, self._std = np.asarray(scaling["mean"]), np.asarray(scaling["std"])
+            self._seq_len = lstm.input.seq_len
         self._cached: tuple[TrainingData, np.ndarray] | None = None
 
     @classmethod
@@ -87,6 +92,8 @@ class OnnxPredictor:
         if part is not None or self.kind != "ensemble":
             return self._part_proba(part or self.kind, data, rows)
         w = self.xgboost_weight
+        if w is None:
+            raise ValueError("the ensemble export has no xgboost weight")
         return w * self._part_proba("xgboost", data, rows) + (1 - w) * self._part_proba("lstm", data, rows)
 
     def predict_return(self, data: TrainingData, rows: np.ndarray) -> np.ndarray:
@@ -112,7 +119,7 @@ class OnnxPredictor:
     def _lstm(self, data: TrainingData, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if len(rows) == 0:
             return np.zeros((0, len(CLASSES))), np.zeros(0)
-        seq_len, session = self._parts["lstm"].input.seq_len, self._sessions["lstm"]
+        seq_len, session = self._seq_len, self._sessions["lstm"]
         padded = self._padded(data, seq_len)
         probas, returns = [], []
         for start in range(0, len(rows), LSTM_CHUNK):

@@ -28,18 +28,23 @@ class Evaluation:
 
 
 def evaluate(data: TrainingData, splits: list[Split], make: Callable[[], Learner], report: Report) -> Evaluation:
-    reports, rows, probas, base = [], [], [], {name: [] for name in BASELINES}
-    learner = None
+    reports, rows, probas, scales = [], [], [], []
+    base: dict[str, list[np.ndarray]] = {name: [] for name in BASELINES}
+    learner: Learner | None = None
     for i, split in enumerate(splits):
         learner = make()
         fit = learner.fit(data, split.train, split.val, _within(report, i, len(splits), split.number))
         proba = learner.predict_proba(data, split.test)
         fold_base = {name: fn(data, split.train, split.test) for name, fn in BASELINES.items()}
-        reports.append(_fold_report(data, split, proba, fold_base, fit, validated_scale(learner, data, split.val)))
+        edge = validated_scale(learner, data, split.val)
+        reports.append(_fold_report(data, split, proba, fold_base, fit, edge))
+        scales.append(edge.scale)
         rows.append(split.test)
         probas.append(proba)
         for name, p in fold_base.items():
             base[name].append(p)
+    if learner is None:
+        raise ValueError("evaluate needs at least one split")
     test, proba = np.concatenate(rows), np.concatenate(probas)
     overall = _pooled(_score(data, test, proba), [r.model for r in reports])
     base_scores = {
@@ -49,7 +54,7 @@ def evaluate(data: TrainingData, splits: list[Split], make: Callable[[], Learner
     judge = return_verdict if data.target == "return" else verdict
     return Evaluation(
         folds=reports, overall=overall, baselines=base_scores, verdict=judge(overall, base_scores, len(splits)),
-        predictions=_predictions(data, splits, test, proba, [r.edge.scale for r in reports]), last=learner,
+        predictions=_predictions(data, splits, test, proba, scales), last=learner,
     )
 
 

@@ -131,7 +131,7 @@ class LSTMLearner:
     def _train_epoch(self, data: TrainingData, rows: np.ndarray, weights: torch.Tensor,
                      optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, epoch: int,
                      report: Report) -> None:
-        p, net = self.params, self.net
+        p, net = self.params, self._fitted()
         net.train()
         batches = range(0, len(rows), p.batch_size)
         for i, start in enumerate(batches):
@@ -159,15 +159,20 @@ class LSTMLearner:
         return loss
 
     def _val_loss(self, data: TrainingData, rows: np.ndarray, weights: torch.Tensor) -> float:
-        total = 0.0
-        self.net.eval()
+        total, net = 0.0, self._fitted()
+        net.eval()
         with torch.inference_mode():
             for start in range(0, len(rows), self._infer_batch):
                 batch = rows[start:start + self._infer_batch]
                 with self._autocast():
-                    logits, ret = self.net(self._sequences(data, batch))
+                    logits, ret = net(self._sequences(data, batch))
                 total += float(self._loss(data, batch, logits, ret, weights)) * len(batch)
         return total / len(rows)
+
+    def _fitted(self) -> LSTMNet:
+        if self.net is None:
+            raise RuntimeError("the LSTM has not been fitted")
+        return self.net
 
     @property
     def _infer_batch(self) -> int:

@@ -5,6 +5,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from mcp_trader.features.models import FeatureInput
+from mcp_trader.models.base import Variant
 from mcp_trader.models.data import LabelSpec
 from mcp_trader.models.edge import EdgeScale
 from mcp_trader.models.metrics import Metrics
@@ -53,7 +54,7 @@ class ModelRecord(BaseModel):
     id: str
     created_at: str
     kind: str
-    variant: str
+    variant: Variant
     timeframe: str
     symbols: list[str]
     labels: LabelSpec

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from time import perf_counter
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -175,7 +176,8 @@ def _trained_until(data: TrainingData, final) -> str | None:
 
 
 def _params(request: TrainRequest) -> dict:
-    params = {"horizon": request.horizon, "barrier": request.barrier, "device_requested": request.device}
+    params: dict[str, Any] = {"horizon": request.horizon, "barrier": request.barrier,
+                              "device_requested": request.device}
     if request.kind in ("xgboost", "ensemble"):
         params["xgboost"] = request.xgboost.model_dump()
     if request.kind in ("lstm", "ensemble"):

@@ -6,6 +6,7 @@ XGBoost's own tree contributions."""
 import json
 from pathlib import Path
 from time import perf_counter
+from typing import cast
 
 import numpy as np
 import xgboost as xgb
@@ -42,6 +43,7 @@ class XGBoostLearner:
     def fit(self, data: TrainingData, train: np.ndarray, val: np.ndarray, report: Report = silent) -> dict:
         started = perf_counter()
         self.features = data.features
+        objective: dict[str, str | int]
         if self.regression:
             objective, metric = {"objective": "reg:squarederror"}, "rmse"
             dtrain, dval = self._matrix(data, train, data.z[train]), self._matrix(data, val, data.z[val])
@@ -75,10 +77,12 @@ class XGBoostLearner:
 
     def importances(self, data: TrainingData, rows: np.ndarray) -> dict[str, dict[str, float]]:
         """Share of total gain per feature, and mean |SHAP contribution| (summed over classes) on `rows`."""
-        gain = self.booster.get_score(importance_type="total_gain")
+        booster = self._trained()
+        # One tree per class (no vector leaves), so get_score gives one float per feature, never a list.
+        gain = cast(dict[str, float], booster.get_score(importance_type="total_gain"))
         total = sum(gain.values()) or 1.0
         sample = rows[np.linspace(0, len(rows) - 1, min(len(rows), SHAP_ROWS)).astype(int)] if len(rows) else rows
-        contribs = self.booster.predict(self._matrix(data, sample), pred_contribs=True)  # (rows, [classes,] features+1)
+        contribs = booster.predict(self._matrix(data, sample), pred_contribs=True)  # (rows, [classes,] features+1)
         if contribs.ndim == 2:
             contribs = contribs[:, None, :]
         shap = np.abs(contribs[:, :, :-1]).sum(axis=1).mean(axis=0) if len(sample) else np.zeros(len(self.features))
@@ -87,7 +91,7 @@ class XGBoostLearner:
         }
 
     def save(self, folder: Path) -> list[str]:
-        raw = self.booster.save_raw("ubj")
+        raw = self._trained().save_raw("ubj")
         write_atomically(folder / "xgboost.ubj", lambda tmp: Path(tmp).write_bytes(raw))
         meta = {"params": self.params.model_dump(), "features": list(self.features), "temperature": self.temperature,
                 "device": self.device, "regression": self.regression}
@@ -108,4 +112,9 @@ class XGBoostLearner:
         return xgb.DMatrix(data.X[rows], label=label, weight=weight, feature_names=list(data.features), nthread=-1)
 
     def _margins(self, matrix: xgb.DMatrix) -> np.ndarray:
-        return self.booster.predict(matrix, output_margin=True)  # EarlyStopping(save_best) kept the best rounds only
+        return self._trained().predict(matrix, output_margin=True)  # EarlyStopping(save_best) kept the best rounds only
+
+    def _trained(self) -> xgb.Booster:
+        if self.booster is None:
+            raise RuntimeError("the xgboost learner has not been fitted or loaded")
+        return self.booster
