@@ -35,10 +35,11 @@ def figures(start: str, end: str, bars: int, bars_per_day: float, headline: Head
 
 def compare(before: Figures, after: Figures, confidence: float) -> Forward:
     band = before.sharpe_interval
-    inside = None if band is None or after.sharpe is None else band.low <= after.sharpe <= band.high
-    if inside is None:
+    inside: bool | None = None
+    if band is None or after.sharpe is None:
         verdict = "no comparison: a Sharpe ratio is undefined (no variation in returns) on one of the spans"
     else:
+        inside = band.low <= after.sharpe <= band.high
         where = "inside" if inside else ("below" if after.sharpe < band.low else "above")
         verdict = (f"realised Sharpe {after.sharpe:.2f} after training is {where} the out-of-sample "
                    f"{confidence:.0%} interval {band.low:.2f} to {band.high:.2f} (Sharpe {before.sharpe:.2f}); "

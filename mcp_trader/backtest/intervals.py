@@ -49,7 +49,8 @@ def intervals(returns: np.ndarray, bars_per_year: float, settings: Bootstrap) ->
         return empty
     from arch.bootstrap import StationaryBootstrap  # statsmodels and scipy load on first use
 
-    resampler = StationaryBootstrap(block, returns, seed=np.random.default_rng(settings.seed))
+    # arch annotates block_size as int, but the stationary bootstrap takes any mean block length (p = 1/block_size).
+    resampler = StationaryBootstrap(block, returns, seed=np.random.default_rng(settings.seed))  # type: ignore[arg-type]
     draws = resampler.apply(lambda r: _figures(r, bars_per_year), settings.samples)
     tail = (1 - settings.confidence) / 2 * 100
     low, high = np.nanpercentile(draws, [tail, 100 - tail], axis=0)
