@@ -242,7 +242,9 @@ def _reset_daily_stop(args: argparse.Namespace) -> int:
     async def reset() -> str:
         home = Home(settings)
         try:
-            valuation = await home.desk().reset_daily_stop(args.mode)
+            from mcp_trader.trading.desks import desk_of
+
+            valuation = await (await desk_of(home)).reset_daily_stop(args.mode)
             return f"{args.mode} account: daily loss stop lifted; the day restarts at equity {valuation.equity:,.2f}"
         finally:
             await home.close()

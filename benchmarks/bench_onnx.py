@@ -36,7 +36,6 @@ from mcp_trader.export.predictor import OnnxPredictor
 from mcp_trader.export.records import ExportRequest
 from mcp_trader.home import Home
 from mcp_trader.models.params import LSTMParams, XGBParams
-from mcp_trader.models.registry import ModelRegistry
 from mcp_trader.models.sequences import padded_inputs, windows
 from mcp_trader.models.training import TrainRequest, load_learner, train
 
@@ -58,7 +57,7 @@ async def trained(home: Home, args) -> tuple:
           f"held-out rows (threshold {cert.parity.threshold:.1%}):")
     for f in cert.parity.outputs:
         print(f"  {f.output:<22} max relative diff {f.max_relative_diff:.2e}, max absolute {f.max_absolute_diff:.2e}")
-    registry = ModelRegistry(home.settings.models_dir, await home.db())
+    registry = await home.models()
     held = await held_out(home, record, registry.folder(record.id), 5000)
     native = load_learner("ensemble", registry.folder(record.id), "cpu")
     predictor = OnnxPredictor.load(home.settings.exports_dir, cert.id)

@@ -1,7 +1,7 @@
 """What the HTTP service needs around the MCP app: a health endpoint, request logs, and logs as JSON lines.
 
 Plain ASGI and the standard library only (no mcp, no starlette): the health answer reads the state database
-read-only with sqlite3 and looks at sys.modules, so probing it never loads a heavy library.
+read-only with sqlite3 (store.db) and looks at sys.modules, so probing it never loads a heavy library.
 """
 
 import asyncio
@@ -44,11 +44,10 @@ def _database(settings: Settings) -> tuple[dict[str, Any], list[dict[str, Any]]]
     path = settings.db_path
     if not path.exists():
         return {"ok": True, "exists": False, "note": "created on the first tool call"}, []
+    from mcp_trader.store.db import exports_read_only
+
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2) as db:
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            rows = db.execute("SELECT id, model_id, created_at, record FROM exports ORDER BY created_at DESC") \
-                .fetchall() if "exports" in tables else []
+        rows = exports_read_only(path)
     except sqlite3.Error as error:
         return {"ok": False, "exists": True, "error": str(error)}, []
     exports = []

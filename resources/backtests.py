@@ -17,7 +17,7 @@ def register(server: MCPServer, home: Home) -> None:
     async def list_runs() -> str:
         from mcp_trader.backtest.listing import BacktestListing
 
-        records = await (await _store(home)).records()
+        records = await (await home.backtests()).records()
         return json.dumps({"backtests": [BacktestListing.of(r).model_dump() for r in records]}, indent=1)
 
     @server.resource(
@@ -53,14 +53,10 @@ def register(server: MCPServer, home: Home) -> None:
         return (await _found(home, run_id, "trades")).decode()
 
 
-async def _store(home: Home):
-    from mcp_trader.backtest.store import RunStore
-
-    return RunStore(home.settings.backtests_dir, await home.db())
 
 
 async def _found(home: Home, run_id: str, name: str) -> bytes:
-    store = await _store(home)
+    store = await home.backtests()
     try:
         if name == "record":
             return (await store.record(run_id)).model_dump_json(indent=1).encode()

@@ -18,7 +18,7 @@ def register(server: MCPServer, home: Home) -> None:
     async def list_exports() -> str:
         from mcp_trader.export.records import ExportListing
 
-        records = await (await _store(home)).records()
+        records = await (await home.exports()).records()
         return json.dumps({"exports": [ExportListing.of(r).model_dump() for r in records]}, indent=1)
 
     @server.resource(
@@ -30,13 +30,9 @@ def register(server: MCPServer, home: Home) -> None:
     )
     async def certificate(export_id: str) -> str:
         try:
-            record = await (await _store(home)).record(export_id)
+            record = await (await home.exports()).record(export_id)
         except NotFoundError as error:
             raise ResourceNotFoundError(str(error)) from error
         return record.model_dump_json(indent=1)
 
 
-async def _store(home: Home):
-    from mcp_trader.export.store import ExportStore
-
-    return ExportStore(home.settings.exports_dir, await home.db())

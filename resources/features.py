@@ -21,9 +21,7 @@ def register(server: MCPServer, home: Home) -> None:
         description="Every stored feature set: id, timeframe, windows, symbols, span, rows, synthetic flag.",
     )
     async def list_feature_sets() -> str:
-        from mcp_trader.store.features import FeatureStore
-
-        records = await FeatureStore(home.settings.features_dir, await home.db()).records()
+        records = await (await home.features()).records()
         rows = [
             {
                 "feature_set_id": r.id, "timeframe": r.timeframe, "windows": r.windows, "symbols": r.symbols,
@@ -67,9 +65,7 @@ def register(server: MCPServer, home: Home) -> None:
 
 
 async def _load(home: Home, feature_set_id: str, with_table: bool = True) -> tuple[FeatureSetRecord, "pd.DataFrame"]:
-    from mcp_trader.store.features import FeatureStore  # pandas and pyarrow load on first use
-
-    store = FeatureStore(home.settings.features_dir, await home.db())
+    store = await home.features()
     try:
         record = await store.record(feature_set_id)
         frame = await anyio.to_thread.run_sync(store.table, feature_set_id) if with_table else None

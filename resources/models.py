@@ -17,9 +17,7 @@ def register(server: MCPServer, home: Home) -> None:
     )
     async def list_models() -> str:
         from mcp_trader.models.listing import ModelListing
-        from mcp_trader.models.registry import ModelRegistry
-
-        records = await ModelRegistry(home.settings.models_dir, await home.db()).records()
+        records = await (await home.models()).records()
         rows = [ModelListing.of(r).model_dump() for r in records]
         return json.dumps({"models": rows}, indent=1)
 
@@ -58,9 +56,7 @@ def register(server: MCPServer, home: Home) -> None:
 
 
 async def _record(home: Home, model_id: str):
-    from mcp_trader.models.registry import ModelRegistry
-
     try:
-        return await ModelRegistry(home.settings.models_dir, await home.db()).record(model_id)
+        return await (await home.models()).record(model_id)
     except NotFoundError as error:
         raise ResourceNotFoundError(str(error)) from error

@@ -16,11 +16,11 @@ def register(server: MCPServer, home: Home) -> None:
         description="Every study this home ran, latest first: name, target, symbols, timeframe, storage.",
     )
     async def list_studies() -> str:
-        from mcp_trader.optimize.study import known_studies, redacted
+        from mcp_trader.optimize.study import redacted
 
         rows = [{"study": r["name"], "created_at": r["created_at"], "updated_at": r["updated_at"],
                  "storage": redacted(r["storage"]), **_setup(r["record"]), "uri": f"trader://studies/{r['name']}"}
-                for r in await known_studies(home)]
+                for r in await (await home.studies()).studies()]
         return json.dumps({"studies": rows}, indent=1)
 
     @server.resource(
@@ -88,10 +88,10 @@ def _setup(record: str) -> dict:
 
 
 async def _study(home: Home, name: str):
-    from mcp_trader.optimize.study import load, open_storage, study_url
+    from mcp_trader.optimize.study import load, open_storage
 
     try:
-        url = await study_url(home, name)
+        url = await (await home.studies()).url(name)
         return await anyio.to_thread.run_sync(lambda: load(open_storage(url), name)), url
     except (NotFoundError, InputError) as error:
         raise ResourceNotFoundError(str(error)) from error

@@ -50,4 +50,4 @@ def register(server: MCPServer, home: Home) -> None:
 async def _ledger(home: Home, mode: str):
     if mode not in MODES:
         raise ResourceNotFoundError(f"no account {mode!r}; accounts: paper, live")
-    return await home.desk().ledger()
+    return await home.ledger()

@@ -58,7 +58,7 @@ async def test_coarser_timeframes_are_resampled_and_say_so(client: Client):
     hours = load("BTC").loc["2024-03-01"]
     record = json.loads((await client.read_resource("trader://datasets/sample.BTC-USDT.1d")).contents[0].text)
     assert record["first_time"] == "2024-03-01T00:00:00Z"
-    from mcp_trader.store.candles import CandleStore
+    from mcp_trader.data.store import CandleStore
 
     day = CandleStore(Path(record["path"]).parents[3]).read(Path(record["path"])).iloc[0]
     assert day["open"] == hours["open"].iloc[0] and day["close"] == hours["close"].iloc[-1]

@@ -18,8 +18,8 @@ from fakes.exchange_server import HOUR_MS, FakeMarkets, candle_table, running
 from mcp import Client
 
 from mcp_trader.config import Settings
+from mcp_trader.data.store import CandleStore
 from mcp_trader.server import build_server
-from mcp_trader.store.candles import CandleStore
 
 pytestmark = pytest.mark.anyio
 

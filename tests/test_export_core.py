@@ -65,9 +65,7 @@ def sha256(path: Path) -> str:
 
 
 async def rows_and_native(home: Home, model_id: str, limit: int = 400):
-    from mcp_trader.models.registry import ModelRegistry
-
-    registry = ModelRegistry(home.settings.models_dir, await home.db())
+    registry = await home.models()
     record = await registry.record(model_id)
     held = await held_out(home, record, registry.folder(model_id), limit)
     return held, load_learner(record.kind, registry.folder(model_id), "cpu"), record
@@ -97,9 +95,7 @@ async def test_each_kind_exports_within_parity(home: Home, models: dict, exporte
 async def test_the_certificate_matches_the_files_and_the_model(home: Home, exported: dict):
     import onnx
 
-    from mcp_trader.export.store import ExportStore
-
-    store = ExportStore(home.settings.exports_dir, await home.db())
+    store = await home.exports()
     for kind, cert in exported.items():
         folder = store.folder(cert.id)
         assert (await store.record(cert.id)) == cert
@@ -226,12 +222,11 @@ PREDICT_WITHOUT_TORCH = textwrap.dedent("""
     from mcp_trader.export.heldout import held_out
     from mcp_trader.export.predictor import OnnxPredictor
     from mcp_trader.home import Home
-    from mcp_trader.models.registry import ModelRegistry
 
     async def main(home_dir, export_id, model_id):
         home = Home(Settings(home=Path(home_dir), offline=True))
         try:
-            registry = ModelRegistry(home.settings.models_dir, await home.db())
+            registry = await home.models()
             record = await registry.record(model_id)
             held = await held_out(home, record, registry.folder(model_id), 50)
             predictor = OnnxPredictor.load(home.settings.exports_dir, export_id)

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from mcp_trader.data.sources.sample import load
+from mcp_trader.data.store import CandleStore
 from mcp_trader.store import db as db_module
-from mcp_trader.store.candles import CandleStore
 from mcp_trader.store.db import Database
 from mcp_trader.store.files import write_atomically
 

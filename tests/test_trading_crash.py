@@ -402,6 +402,7 @@ async def test_recovery_leaves_orders_another_running_server_is_sending(tmp_path
     server process on the same home is sending right now, and never an order recorded meanwhile."""
     from mcp_trader.config import Settings
     from mcp_trader.home import Home
+    from mcp_trader.trading.desks import desk_of
     from mcp_trader.trading.orders import Intent
     from mcp_trader.trading.paper import PaperBroker
 
@@ -410,15 +411,15 @@ async def test_recovery_leaves_orders_another_running_server_is_sending(tmp_path
     dead.wait()
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        desk, db = home.desk(), await home.db()
-        ledger = await desk.ledger()
+        desk = await desk_of(home)
+        db, ledger = desk.db, desk.ledger
         for coid, owner in (("dead-owner", dead.pid), ("live-owner", alive.pid), ("mine-before", os.getpid())):
             intent = Intent(client_order_id=coid, mode="paper", symbol="BTC/USDT:USDT", side="buy", type="market",
                             quantity=0.001, price=None, reduce_only=False)
             async with db.transaction() as conn:
                 await ledger.insert_intent(conn, intent, {}, None, 60_000.0, "2024-10-01T00:00:00+00:00")
                 await conn.execute("UPDATE orders SET owner_pid = ? WHERE client_order_id = ?", (owner, coid))
-        await desk.recover("paper", PaperBroker(home))
+        await desk.recover("paper", PaperBroker(desk.prices, home.settings.paper_slippage_bps))
         status = {o.client_order_id: o.status for o in await ledger.orders("paper", None, None, None, 10)}
         # this process's own pid on a pending order at start is a previous process's that had the same pid
         assert status == {"dead-owner": "not_placed", "live-owner": "pending", "mine-before": "not_placed"}

@@ -28,8 +28,9 @@ from mcp_trader.backtest.funding import history
 from mcp_trader.config import Settings
 from mcp_trader.data.sources.sample import load
 from mcp_trader.home import Home
+from mcp_trader.policy.limits import RiskLimits
 from mcp_trader.server import build_server
-from mcp_trader.trading.guard import RiskLimits
+from mcp_trader.trading.desks import desk_of
 
 pytestmark = pytest.mark.anyio
 
@@ -415,7 +416,7 @@ async def test_max_positions_counts_open_positions_and_working_orders(trader: Cl
 
 
 async def test_max_leverage_from_the_settings_names_the_gross_and_the_excess(home_dir: Path):
-    async with serve(home_dir, max_leverage=0.5) as client:
+    async with serve(home_dir, limits={"max_leverage": 0.5}) as client:
         first = await order(client, symbol="BTC", side="buy", notional=3000)
         assert first["risk"]["limits"]["max_leverage"] == 0.5
         text = await error_of(client, "place_order", {"symbol": "ETH", "side": "sell", "notional": 2500})
@@ -430,17 +431,17 @@ async def test_max_leverage_from_the_settings_names_the_gross_and_the_excess(hom
 
 
 async def test_risk_per_trade_measures_the_atr_stop(home_dir: Path):
-    async with serve(home_dir, risk_per_trade=0.0005) as client:
+    async with serve(home_dir, limits={"risk_per_trade": 0.0005}) as client:
         text = await error_of(client, "place_order", {"symbol": "BTC", "side": "buy", "quantity": 0.03})
         frame = bars("BTC").loc[: pd.Timestamp(CLOCK, tz="UTC") - HOUR].iloc[-500:]
         atr = talib.ATR(*(frame[c].to_numpy(np.float64) for c in ("high", "low", "close")), 14)[-1]
-        risk = 0.03 * Settings().stop_atr * atr  # stop_atr × ATR(14) on the added quantity
+        risk = 0.03 * Settings().limits.stop_atr * atr  # stop_atr × ATR(14) on the added quantity
         assert "risk_per_trade" in text and f"would lose {risk:,.2f} USDT" in text
         assert figure(text, "% of equity exceeds") == pytest.approx(100 * risk / 10_000, rel=1e-4)
         assert "exceeds the limit 0.05 % of equity by" in text
         small = await order(client, symbol="BTC", side="buy", quantity=0.001)  # a small one fits
         assert small["risk"]["risk_fraction"] < 0.0005
-        assert small["risk"]["risk"] == pytest.approx(0.001 * Settings().stop_atr * atr, rel=1e-6)
+        assert small["risk"]["risk"] == pytest.approx(0.001 * Settings().limits.stop_atr * atr, rel=1e-6)
 
 
 async def test_an_order_that_only_reduces_passes_over_every_limit(home_dir: Path):
@@ -500,7 +501,7 @@ async def test_a_resting_reduce_only_order_never_opens_a_position(trader: Client
 
 async def test_the_daily_loss_stop_halts_new_risk_until_a_person_resets_it(home_dir: Path):
     limit = 0.001
-    async with serve(home_dir, daily_loss_limit=limit) as client:
+    async with serve(home_dir, limits={"daily_loss_limit": limit}) as client:
         hour = later(CLOCK, 1)
         # the sample's ETH fell in the hour after the clock: a long loses
         assert close_before("ETH", hour) < close_before("ETH", CLOCK) * (1 - 0.005)
@@ -527,9 +528,9 @@ async def test_the_daily_loss_stop_halts_new_risk_until_a_person_resets_it(home_
         # a person lifts it (the mcp-trader reset-daily-stop command); no tool can
         tools = {t.name for t in (await client.list_tools()).tools}
         assert not any("reset" in name or "halt" in name for name in tools)
-        person = Home(Settings(home=home_dir, offline=True, daily_loss_limit=limit))
+        person = Home(Settings(home=home_dir, offline=True, limits={"daily_loss_limit": limit}))
         try:
-            lifted = await person.desk().reset_daily_stop("paper")
+            lifted = await (await desk_of(person)).reset_daily_stop("paper")
         finally:
             await person.close()
         account = await pnl(client)

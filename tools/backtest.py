@@ -113,17 +113,12 @@ async def run_backtest(
 
 
 async def list_backtests(ctx: Context) -> list[BacktestListing]:
-    from mcp_trader.backtest.store import RunStore  # pandas & co. load on first call
-
-    home = home_of(ctx)
-    return [BacktestListing.of(r) for r in await RunStore(home.settings.backtests_dir, await home.db()).records()]
+    return [BacktestListing.of(r) for r in await (await home_of(ctx).backtests()).records()]
 
 
 async def _known_model(home, model_id: str) -> None:
     """An unknown model is a tool error now, not a failed job later."""
-    from mcp_trader.models.registry import ModelRegistry
-
-    await ModelRegistry(home.settings.models_dir, await home.db()).record(model_id)
+    await (await home.models()).record(model_id)
 
 
 def register(server: MCPServer) -> None:

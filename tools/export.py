@@ -54,10 +54,7 @@ async def export_onnx(
 
 
 async def list_exports(ctx: Context) -> list[ExportListing]:
-    from mcp_trader.export.store import ExportStore
-
-    home = home_of(ctx)
-    records = await ExportStore(home.settings.exports_dir, await home.db()).records()
+    records = await (await home_of(ctx).exports()).records()
     return [ExportListing.of(r) for r in records]
 
 

@@ -93,10 +93,7 @@ async def train_model(
 
 
 async def list_models(ctx: Context) -> list[ModelListing]:
-    from mcp_trader.models.registry import ModelRegistry  # pandas & co. load on first call
-
-    home = home_of(ctx)
-    records = await ModelRegistry(home.settings.models_dir, await home.db()).records()
+    records = await (await home_of(ctx).models()).records()
     return [ModelListing.of(r) for r in records]
 
 

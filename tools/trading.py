@@ -1,14 +1,15 @@
 """Orders and the account: place_order, cancel_order, get_orders, get_pnl. Paper by default; live is guarded."""
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
-from mcp_trader.backtest.params import DEFAULT_MARGIN, DEFAULT_TAKE_PROFIT_ATR
+from mcp_trader.backtest.params import DEFAULT_MARGIN
+from mcp_trader.policy.limits import DEFAULT_TAKE_PROFIT_ATR
 from mcp_trader.tools.context import home_of, tool_errors
 from mcp_trader.tools.contract import CostMargin, EdgeChoice, Identifier, SymbolList, SymbolText, Token
 from mcp_trader.tools.jobs import JobView
@@ -17,6 +18,9 @@ from mcp_trader.trading.orders import CLIENT_ID, Mode, OrderType, Side
 from mcp_trader.trading.orders import Status as OrderStatus
 from mcp_trader.trading.placement import Placement
 from mcp_trader.trading.valuation import Valuation
+
+if TYPE_CHECKING:
+    from mcp_trader.trading.desk import Desk
 
 PLACE = """Place an order on the paper account (default) or, where this server enables it, live on Aster DEX.
 
@@ -63,7 +67,7 @@ async def place_order(
             raise ToolError(_first(error)) from None
         if confirm_token is not None and mode != "live":
             raise ToolError("confirm_token: only live orders are confirmed; accepted: omit it for paper orders")
-        return await home_of(ctx).desk().place(request, confirm_token)
+        return await (await _desk(ctx)).place(request, confirm_token)
 
 
 async def cancel_order(
@@ -72,7 +76,7 @@ async def cancel_order(
     mode: Annotated[Mode, Field(description="paper or live.")] = "paper",
 ) -> LedgerOrder:
     async with tool_errors():
-        return await home_of(ctx).desk().cancel(mode, client_order_id)
+        return await (await _desk(ctx)).cancel(mode, client_order_id)
 
 
 class OrderList(BaseModel):
@@ -91,7 +95,7 @@ async def get_orders(
     limit: Annotated[int, Field(ge=1, le=1000, description="Newest first, at most this many.")] = 100,
 ) -> OrderList:
     async with tool_errors():
-        orders = await home_of(ctx).desk().orders(mode, _iso(since), tuple(status) if status else None, symbol, limit)
+        orders = await (await _desk(ctx)).orders(mode, _iso(since), tuple(status) if status else None, symbol, limit)
     return OrderList(mode=mode, orders=orders)
 
 
@@ -102,7 +106,7 @@ async def get_pnl(
                                                         "(UTC); all time when omitted.")] = None,
 ) -> Valuation:
     async with tool_errors():
-        return await home_of(ctx).desk().valuation(mode, _iso(since))
+        return await (await _desk(ctx)).valuation(mode, _iso(since))
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -110,6 +114,12 @@ def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).isoformat()
+
+
+async def _desk(ctx: Context) -> "Desk":
+    from mcp_trader.trading.desks import desk_of  # pandas & co. load on the first trading call
+
+    return await desk_of(home_of(ctx))
 
 
 def _first(error: ValidationError) -> str:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -23,6 +23,10 @@ from starlette.routing import Route
 
 from mcp_trader.errors import InputError, NotFoundError, Refused
 from mcp_trader.home import Home
+from mcp_trader.trading.orders import Mode
+
+if TYPE_CHECKING:
+    from mcp_trader.trading.desk import Desk
 
 log = logging.getLogger(__name__)
 SIGNALS_TTL_S = 5.0  # a signal snapshot costs ~0.1 s (more on first use): shared by every poll within this time
@@ -83,28 +87,28 @@ def dashboard_app(home: Home, own_home: bool = False, allowed_hosts: list[str] |
 
         return handle
 
-    def mode_of(request: Request) -> str:
+    def mode_of(request: Request) -> Mode:
         mode = request.query_params.get("mode", "paper")
         if mode not in MODES:
             raise InputError("mode", repr(mode), "paper or live")
-        return mode
+        return cast(Mode, mode)  # one of MODES
 
     async def page(_: Request) -> Response:
         html = files("mcp_trader.dashboard").joinpath("page.html").read_text(encoding="utf-8")
         return HTMLResponse(html, headers={"cache-control": "no-store"})
 
     async def account(request: Request) -> dict:
-        valuation = await home.desk().valuation(mode_of(request), record=False)
+        valuation = await (await _desk(home)).valuation(mode_of(request), record=False)
         return valuation.model_dump(mode="json")
 
     async def orders(request: Request) -> dict:
         mode = mode_of(request)
-        listed = await home.desk().orders(mode, limit=_limit(request, 50))
+        listed = await (await _desk(home)).orders(mode, limit=_limit(request, 50))
         return {"mode": mode, "orders": [o.model_dump(mode="json") for o in listed]}
 
     async def equity(request: Request) -> dict:
         mode = mode_of(request)
-        history = await (await home.desk().ledger()).equity_history(mode)
+        history = await (await home.ledger()).equity_history(mode)
         return {"mode": mode, "snapshots": history[-2000:], "count": len(history)}
 
     async def signals(_: Request) -> dict:
@@ -123,9 +127,7 @@ def dashboard_app(home: Home, own_home: bool = False, allowed_hosts: list[str] |
 
     async def backtest(_: Request) -> dict:
         from mcp_trader.backtest.listing import BacktestListing
-        from mcp_trader.backtest.store import RunStore
-
-        records = await RunStore(home.settings.backtests_dir, await home.db()).records(limit=1)
+        records = await (await home.backtests()).records(limit=1)
         if not records:
             raise Missing("no backtest yet", "run_backtest")
         r = records[0]
@@ -134,18 +136,13 @@ def dashboard_app(home: Home, own_home: bool = False, allowed_hosts: list[str] |
 
     async def models(_: Request) -> dict:
         from mcp_trader.models.listing import ModelListing
-        from mcp_trader.models.registry import ModelRegistry
-
-        records = await ModelRegistry(home.settings.models_dir, await home.db()).records(limit=5)
+        records = await (await home.models()).records(limit=5)
         if not records:
             raise Missing("no model yet", "train_model")
         return {"models": [ModelListing.of(r).model_dump(mode="json") for r in records]}
 
     async def jobs(_: Request) -> dict:
-        from mcp_trader.jobs import Jobs
-
-        # A plain read: home.jobs() would first mark jobs of stopped processes interrupted (a write).
-        listed = await Jobs(await home.db()).list(limit=20)
+        listed = await (await home.jobs(recover=False)).list(limit=20)  # a plain read, no write
         return {"jobs": [j.model_dump(mode="json", exclude={"params", "result"}) for j in listed]}
 
     @asynccontextmanager
@@ -172,6 +169,12 @@ def dashboard_app(home: Home, own_home: bool = False, allowed_hosts: list[str] |
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)  # Route: GET (and HEAD) only
 
 
+async def _desk(home: Home) -> "Desk":
+    from mcp_trader.trading.desks import desk_of
+
+    return await desk_of(home)
+
+
 def _limit(request: Request, default: int) -> int:
     text = request.query_params.get("limit")
     if text is None:
@@ -182,9 +185,7 @@ def _limit(request: Request, default: int) -> int:
 
 
 async def _newest_feature_set(home: Home):
-    from mcp_trader.store.features import FeatureStore
-
-    for record in await FeatureStore(home.settings.features_dir, await home.db()).records():
+    for record in await (await home.features()).records():
         return record
     raise Missing("no feature set yet", "compute_confluence")
 
@@ -192,9 +193,8 @@ async def _newest_feature_set(home: Home):
 async def _heatmap(home: Home, feature_set_id: str) -> bytes:
     from mcp_trader.features.charts import confluence_heatmap
     from mcp_trader.features.spec import make_spec
-    from mcp_trader.store.features import FeatureStore
 
-    store = FeatureStore(home.settings.features_dir, await home.db())
+    store = await home.features()
     record = await store.record(feature_set_id)
     frame = await asyncio.to_thread(store.table, feature_set_id)
     return await asyncio.to_thread(confluence_heatmap, frame, make_spec(record.timeframe, list(record.windows)))
@@ -203,17 +203,15 @@ async def _heatmap(home: Home, feature_set_id: str) -> bytes:
 async def _signals(home: Home) -> dict:
     """What an operator watches: the running paper loop's signals; else the newest model's; else the confluence
     rule over the newest feature set's assets."""
-    from mcp_trader.jobs import Jobs
-    from mcp_trader.models.registry import ModelRegistry
     from mcp_trader.trading.signals import SignalRequest, latest_signals
 
     source = None
-    for job in await Jobs(await home.db()).list(limit=50):
+    for job in await (await home.jobs(recover=False)).list(limit=50):
         if job.kind == "paper_trading" and job.status in ("queued", "running") and job.params.get("signals"):
             request, source = SignalRequest(**job.params["signals"]), f"the running paper loop ({job.id})"
             break
     else:
-        newest = await ModelRegistry(home.settings.models_dir, await home.db()).records(limit=1)
+        newest = await (await home.models()).records(limit=1)
         if newest:
             request, source = SignalRequest(model_id=newest[0].id), f"the newest model ({newest[0].id})"
         else:

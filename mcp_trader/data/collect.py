@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from pydantic import BaseModel
@@ -28,8 +28,10 @@ from mcp_trader.data.sources.sample import SYMBOLS as SAMPLE_SYMBOLS
 from mcp_trader.data.symbols import Symbol, parse_symbol
 from mcp_trader.data.timeframes import SUPPORTED, finer_timeframe, floor_ms, timeframe_ms
 from mcp_trader.errors import InputError
-from mcp_trader.home import Home
 from mcp_trader.store.catalog import DatasetRecord, now_iso
+
+if TYPE_CHECKING:
+    from mcp_trader.home import Home
 
 MAX_DAYS = 3650
 MAX_SYMBOLS = 50
@@ -103,7 +105,7 @@ def _utc(value: datetime) -> datetime:
 
 
 class Collector:
-    def __init__(self, home: Home, clock: Callable[[], float] = time.time):
+    def __init__(self, home: "Home", clock: Callable[[], float] = time.time):
         self.home = home
         self.clock = clock
         self._down: dict[str, str] = {}

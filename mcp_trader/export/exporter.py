@@ -36,11 +36,9 @@ from mcp_trader.export.records import (
     Providers,
     TensorSpec,
 )
-from mcp_trader.export.store import ExportStore
 from mcp_trader.home import Home
 from mcp_trader.models.base import CLASSES, Report, silent
 from mcp_trader.models.records import ModelRecord
-from mcp_trader.models.registry import ModelRegistry
 from mcp_trader.store.catalog import now_iso
 from mcp_trader.store.files import write_atomically
 
@@ -57,7 +55,7 @@ HELD_OUT_NOTE = ("the model's last walk-forward test block, scored out of sample
 
 async def check_request(home: Home, request: ExportRequest) -> tuple[ModelRecord, str]:
     """The model's record and the kind to export, or the error a tool shows before starting a job."""
-    record = await _registry(home, await home.db()).record(request.model_id)
+    record = await (await home.models()).record(request.model_id)
     return record, kind_to_export(record, request.kind)
 
 
@@ -75,14 +73,14 @@ def kind_to_export(record: ModelRecord, asked: str | None) -> str:
 async def export_model(home: Home, request: ExportRequest, report: Report = silent) -> ExportRecord:
     started = perf_counter()
     record, kind = await check_request(home, request)
-    model_folder = _registry(home, await home.db()).folder(record.id)
+    model_folder = (await home.models()).folder(record.id)
     report(0.02, f"loading model {record.id}")
     native = await asyncio.to_thread(_native, record, model_folder, kind)
     held = None
     if request.check_parity:
         report(0.05, "rebuilding the held-out rows from the stored feature set")
         held = await held_out(home, record, model_folder, MAX_PARITY_ROWS)
-    store = ExportStore(home.settings.exports_dir, await home.db())
+    store = await home.exports()
     export_id = f"exp-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
     staging = store.staging(export_id)
     try:
@@ -94,10 +92,6 @@ async def export_model(home: Home, request: ExportRequest, report: Report = sile
             await asyncio.to_thread(shutil.rmtree, staging, True)
     report(1.0, "done")
     return result
-
-
-def _registry(home: Home, db) -> ModelRegistry:
-    return ModelRegistry(home.settings.models_dir, db)
 
 
 def _native(record: ModelRecord, folder: Path, kind: str):

@@ -22,7 +22,6 @@ from mcp_trader.features.spec import make_spec
 from mcp_trader.home import Home
 from mcp_trader.models.data import TrainingData, training_data
 from mcp_trader.models.records import ModelRecord
-from mcp_trader.store.features import FeatureStore
 
 UNVALIDATED = "validate=false to export without a parity check"
 
@@ -38,7 +37,7 @@ class HeldOutRows:
 
 async def held_out(home: Home, record: ModelRecord, model_folder: Path, limit: int) -> HeldOutRows:
     """Up to `limit` of the last fold's test rows, evenly spread over it, in time order."""
-    store = FeatureStore(home.settings.features_dir, await home.db())
+    store = await home.features()
     try:
         stored = await store.record(record.feature_set_id)
     except NotFoundError as error:

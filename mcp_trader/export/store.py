@@ -28,3 +28,9 @@ class ExportStore(FolderStore):
         rows = await self.db.fetch_all("SELECT record FROM exports ORDER BY created_at DESC, rowid DESC LIMIT ?",
                                        limit)
         return [ExportRecord.model_validate_json(r["record"]) for r in rows]
+
+    async def of_model(self, model_id: str) -> list[ExportRecord]:
+        """A model's exports, newest first (a folder removed by hand included: callers check folder())."""
+        rows = await self.db.fetch_all("SELECT record FROM exports WHERE model_id = ? ORDER BY created_at DESC, "
+                                       "rowid DESC", model_id)
+        return [ExportRecord.model_validate_json(r["record"]) for r in rows]

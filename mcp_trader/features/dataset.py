@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from pydantic import BaseModel
@@ -24,9 +25,10 @@ from mcp_trader.features.builder import FEATURES_VERSION, build
 from mcp_trader.features.models import FeatureInput, FeatureSetRecord
 from mcp_trader.features.panel import Panel, align
 from mcp_trader.features.spec import FeatureSpec, make_spec, window_ms
-from mcp_trader.home import Home
 from mcp_trader.store.catalog import now_iso
-from mcp_trader.store.features import FeatureStore
+
+if TYPE_CHECKING:
+    from mcp_trader.home import Home
 
 MAX_SYMBOLS = 50
 MAX_DAYS = 3650
@@ -63,7 +65,7 @@ def default_days(spec: FeatureSpec) -> int:
     return max(30, math.ceil(4 * window_ms(spec.longest) / 86_400_000))
 
 
-async def build_feature_set(home: Home, request: FeatureRequest, progress: Progress | None = None) -> FeatureSet:
+async def build_feature_set(home: "Home", request: FeatureRequest, progress: Progress | None = None) -> FeatureSet:
     spec = make_spec(request.timeframe, request.windows)
     symbols, notes = feature_universe(request)
     window = _window(request, spec)
@@ -79,7 +81,7 @@ async def build_feature_set(home: Home, request: FeatureRequest, progress: Progr
     panel = align(dict(sorted(frames.items())), spec.timeframe)
     _check_history(panel, spec)
     feature_set_id = feature_set_id_of(panel, spec)
-    store = FeatureStore(home.settings.features_dir, await home.db())
+    store = await home.features()
     record = await store.find(feature_set_id)
     if record is not None:
         frame = await asyncio.to_thread(store.table, feature_set_id)
@@ -157,7 +159,7 @@ def _check_served(collected: CollectResult, symbols: list[str]) -> None:
 
 
 async def _load(
-    home: Home, collected: CollectResult, spec: FeatureSpec
+    home: "Home", collected: CollectResult, spec: FeatureSpec
 ) -> tuple[dict[str, pd.DataFrame], list[FeatureInput]]:
     """The candles each dataset served in this collection (its window, not the whole stored file)."""
     catalog = await home.catalog()

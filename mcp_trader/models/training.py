@@ -24,7 +24,6 @@ from mcp_trader.models.edge import validated_scale
 from mcp_trader.models.evaluate import Evaluation, evaluate
 from mcp_trader.models.params import LSTMParams, XGBParams
 from mcp_trader.models.records import Importance, ModelRecord, WalkForward
-from mcp_trader.models.registry import ModelRegistry
 from mcp_trader.models.walkforward import Scheme, final_split, walk_forward
 from mcp_trader.store.catalog import now_iso
 from mcp_trader.store.files import write_atomically
@@ -75,7 +74,7 @@ async def train(home: Home, request: TrainRequest, report: Report = silent) -> M
     data = await asyncio.to_thread(training_data, fs, request.variant, labels)
     embargo = request.embargo or request.horizon
     splits = walk_forward(data, request.folds, embargo, request.scheme, TEST_SHARE, VAL_SHARE)
-    registry = ModelRegistry(home.settings.models_dir, await home.db())
+    registry = await home.models()
     model_id = f"mdl-{request.kind}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
     staging = registry.staging(model_id)
     try:

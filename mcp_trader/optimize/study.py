@@ -12,7 +12,6 @@ import platform
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -28,8 +27,8 @@ from mcp_trader.optimize.deflated import Deflated, deflated_sharpe
 from mcp_trader.optimize.objective import Market, Objective
 from mcp_trader.optimize.overfitting import Overfitting, probability_of_overfitting
 from mcp_trader.optimize.records import Best, Counts, StudyConfig, StudyRequest, StudySummary, TrialRow
+from mcp_trader.policy.limits import RiskLimits
 from mcp_trader.store.catalog import now_iso
-from mcp_trader.store.db import dumps
 
 CONFIG_KEY = "mcp_trader"
 DEFAULT_DAYS = 365
@@ -70,9 +69,9 @@ async def run_study(home: Home, request: StudyRequest, report: Report = silent) 
     device = resolve_device(request.device)
     fs = await build_feature_set(home, _feature_request(request))
     name = request.study or f"{request.target}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    config = _config(request, fs)
+    config = _config(request, fs, home.settings.limits)
     study = _create_or_resume(storage, name, config, request.seed, request.n_trials)
-    await _remember(home, name, url, config)
+    await (await home.studies()).remember(name, url, config.model_dump(mode="json"))
     fetched = await asyncio.to_thread(stored_funding, home.settings.funding_dir, list(fs.panel.symbols))
     market = Market.of(fs, fetched)
     ran = await asyncio.to_thread(_optimize, study, config, market, device, request.n_trials, request.timeout_s,
@@ -130,7 +129,7 @@ def summarise(study: optuna.Study, config: StudyConfig, url: str, ran: int,
     trials = study.get_trials(deepcopy=False)
     counts = _counts(trials)
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    best_trial = max(complete, key=lambda t: t.value) if complete else None
+    best_trial = max(complete, key=_value) if complete else None
     best = _best(best_trial) if best_trial else None
     deflated = _deflated(best_trial, complete, counts) if best_trial else None
     overfitting = _overfitting(best_trial, complete) if best_trial else None
@@ -188,7 +187,7 @@ def _optimize(study: optuna.Study, config: StudyConfig, market: Market, device: 
         report(done[0] / total, f"trial {trial.number} done ({value}); {done[0]} of {total} in this run; best "
                                 f"Sharpe so far {best}")
 
-    objective = Objective(market, config.target, config.folds, config.capital, device, inner)
+    objective = Objective(market, config.target, config.folds, config.capital, config.limits, device, inner)
     study.optimize(_tagged(objective), n_trials=n_trials, timeout=timeout_s, callbacks=[after, *(callbacks or [])],
                    catch=())
     return done[0]
@@ -228,33 +227,12 @@ def _create_or_resume(storage, name: str, config: StudyConfig, seed: int, n_tria
     return study
 
 
-async def _remember(home: Home, name: str, url: str, config: StudyConfig) -> None:
-    db = await home.db()
-    async with db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO studies (name, created_at, updated_at, storage, record) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET updated_at = excluded.updated_at, storage = excluded.storage",
-            (name, now_iso(), now_iso(), url, dumps(config.model_dump(mode="json"))),
-        )
-
-
-async def known_studies(home: Home) -> list[dict[str, Any]]:
-    return await (await home.db()).fetch_all("SELECT * FROM studies ORDER BY updated_at DESC")
-
-
-async def study_url(home: Home, name: str) -> str:
-    row = await (await home.db()).fetch_one("SELECT storage FROM studies WHERE name = ?", name)
-    if row is None:
-        raise NotFoundError(f"no study {name!r}; optimize creates studies and trader://studies lists them")
-    return row["storage"]
-
-
-def _config(request: StudyRequest, fs: FeatureSet) -> StudyConfig:
+def _config(request: StudyRequest, fs: FeatureSet, limits: RiskLimits) -> StudyConfig:
     return StudyConfig(
         target=request.target, symbols=list(fs.panel.symbols), timeframe=fs.spec.timeframe, days=request.days,
         as_of=request.as_of.isoformat() if request.as_of else None, folds=request.folds, capital=request.capital,
         seed=request.seed, sources=request.sources, market=request.market, feature_set_id=fs.id,
-        input_hash=fs.record.input_hash, synthetic=fs.record.synthetic,
+        input_hash=fs.record.input_hash, limits=limits, synthetic=fs.record.synthetic,
         package_version=f"{__version__} (python {platform.python_version()}, optuna {optuna.__version__})",
         created_at=now_iso(),
     )
@@ -281,9 +259,15 @@ def _counts(trials: list[FrozenTrial]) -> Counts:
                   failed=n(TrialState.FAIL), running=n(TrialState.RUNNING))
 
 
+def _value(trial: FrozenTrial) -> float:
+    """A complete trial's Sharpe: summarise keeps only the complete trials that have one."""
+    assert trial.value is not None
+    return float(trial.value)
+
+
 def _best(trial: FrozenTrial) -> Best:
     a = trial.user_attrs
-    return Best(number=trial.number, sharpe=float(trial.value), params=trial.params,
+    return Best(number=trial.number, sharpe=_value(trial), params=trial.params,
                 fold_sharpes=a.get("fold_sharpes", []), total_return=a.get("total_return", 0.0),
                 trades=a.get("trades", 0))
 

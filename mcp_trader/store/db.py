@@ -310,5 +310,15 @@ class Database:
         return rows[0] if rows else None
 
 
+def exports_read_only(path: Path) -> list[tuple[str, str, str, str]]:
+    """The exports index (id, model id, created at, record), newest first, read with the standard library and
+    read-only, as a health probe must; [] before the table exists. Raises sqlite3.Error when it cannot be read."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2) as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "exports" not in tables:
+            return []
+        return db.execute("SELECT id, model_id, created_at, record FROM exports ORDER BY created_at DESC").fetchall()
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)

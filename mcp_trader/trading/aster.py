@@ -28,6 +28,7 @@ from mcp_trader.data.retry import backoff_delay, retry_after_s, with_retries
 from mcp_trader.data.timeframes import timeframe_ms
 from mcp_trader.errors import InputError, Refused
 from mcp_trader.features.indicators import ATR_BARS, ATR_PERIOD, atr_series
+from mcp_trader.trading.ledger import LedgerOrder
 from mcp_trader.trading.orders import (
     Intent,
     Mode,
@@ -176,6 +177,10 @@ class AsterBroker:
             price, stamp, source = float(index["markPrice"]), int(index["time"]), "aster mark price"
         return Quote(symbol=market["symbol"], price=float(price), time=_iso(stamp), source=source)
 
+    async def market(self, symbol: str) -> tuple[Quote, float | None]:
+        await self.rules(symbol)
+        return await self.quote(symbol), await self.atr(symbol, self._settings.trading_timeframe)
+
     async def atr(self, symbol: str, timeframe: str) -> float | None:
         """atr_series of the venue's latest closed bars, in price units; None when too few."""
         market, step = await self._market(symbol), timeframe_ms(timeframe)
@@ -208,6 +213,11 @@ class AsterBroker:
     async def lookup(self, intent: Intent) -> VenueOrder | None:
         market = await self._market(intent.symbol)
         return await self._retrying(lambda: self._lookup(market, intent))
+
+    async def working(self, order: LedgerOrder) -> VenueOrder | None:
+        if order.status == "pending":
+            return None  # being sent right now by another call
+        return await self.lookup(order.intent())
 
     async def cancel(self, intent: Intent) -> VenueOrder:
         """Cancel by client order id; answers the final state (filled meanwhile, already canceled). An order the

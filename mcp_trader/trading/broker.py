@@ -2,6 +2,7 @@
 
 from typing import Protocol
 
+from mcp_trader.trading.ledger import LedgerOrder
 from mcp_trader.trading.orders import Intent, Mode, Quote, VenueOrder, VenuePosition
 from mcp_trader.trading.rules import MarketRules
 
@@ -15,8 +16,9 @@ class Broker(Protocol):
     async def quote(self, symbol: str) -> Quote:
         """The latest traded (or mark) price."""
 
-    async def atr(self, symbol: str, timeframe: str) -> float | None:
-        """ATR(14) of the latest closed bars, in price units: the risk guard measures an order's risk with it."""
+    async def market(self, symbol: str) -> tuple[Quote, float | None]:
+        """The latest quote and the ATR(14) of the trading timeframe's latest closed bars, in price units (the risk
+        guard measures an order's risk with it); InputError('symbol') when unknown."""
 
     async def submit(self, intent: Intent) -> VenueOrder:
         """Send the order once, safely: after a timeout or 503 look it up by client order id before any resend.
@@ -24,6 +26,10 @@ class Broker(Protocol):
 
     async def lookup(self, intent: Intent) -> VenueOrder | None:
         """The venue's view of an order by client order id; None when the venue never received it."""
+
+    async def working(self, order: LedgerOrder) -> VenueOrder | None:
+        """The latest state of a working (open, pending or unknown) ledger order; None when there is nothing new to
+        record."""
 
     async def cancel(self, intent: Intent) -> VenueOrder:
         """Cancel an open order; answers its final state (it may have filled meanwhile)."""

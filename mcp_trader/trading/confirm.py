@@ -10,23 +10,23 @@ import aiosqlite
 
 from mcp_trader.errors import InputError
 from mcp_trader.store.db import dumps
+from mcp_trader.trading.ledger import Ledger
 from mcp_trader.trading.orders import Intent
 
 
-async def issue(conn: aiosqlite.Connection, intent: Intent, request: dict, ttl_s: float) -> tuple[str, str]:
+async def issue(ledger: Ledger, conn: aiosqlite.Connection, intent: Intent, request: dict,
+                ttl_s: float) -> tuple[str, str]:
     token = secrets.token_urlsafe(18)
     expires = (datetime.now(UTC) + timedelta(seconds=ttl_s)).isoformat(timespec="seconds")
     payload = dumps({"intent": intent.model_dump(), "request": request})
-    await conn.execute("INSERT INTO confirmations VALUES (?, ?, ?, ?, NULL, ?)",
-                       (_hash(token), intent.client_order_id, payload, expires, datetime.now(UTC).isoformat()))
+    await ledger.save_confirmation(conn, _hash(token), intent.client_order_id, payload, expires)
     return token, expires
 
 
-async def redeem(conn: aiosqlite.Connection, token: str, request: dict) -> Intent:
+async def redeem(ledger: Ledger, conn: aiosqlite.Connection, token: str, request: dict) -> Intent:
     """The previewed order for a token, marked used; InputError('confirm_token') when unknown, used, expired, or
     issued for a different order."""
-    async with conn.execute("SELECT * FROM confirmations WHERE token_hash = ?", (_hash(token),)) as cursor:
-        row = await cursor.fetchone()
+    row = await ledger.confirmation(conn, _hash(token))
     again = "call place_order without confirm_token for a fresh preview and token"
     if row is None:
         raise InputError("confirm_token", "unknown token", f"a token from a live preview; {again}")
@@ -39,8 +39,7 @@ async def redeem(conn: aiosqlite.Connection, token: str, request: dict) -> Inten
     if differs:
         raise InputError("confirm_token", f"this token confirms a different order ({', '.join(differs)} differ)",
                          "the same arguments as the preview, plus its confirm_token")
-    await conn.execute("UPDATE confirmations SET used_at = ? WHERE token_hash = ?",
-                       (datetime.now(UTC).isoformat(timespec="seconds"), _hash(token)))
+    await ledger.use_confirmation(conn, _hash(token))
     return Intent(**stored["intent"])
 
 

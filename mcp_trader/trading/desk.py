@@ -12,11 +12,12 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from mcp_trader.config import Settings
 from mcp_trader.errors import InputError, NotFoundError, Refused
-from mcp_trader.home import Home
+from mcp_trader.policy.guard import Book, RiskFigures, check, halt_if_breached
+from mcp_trader.store.db import Database
 from mcp_trader.trading import confirm
 from mcp_trader.trading.broker import Broker
-from mcp_trader.trading.guard import Book, RiskFigures, RiskLimits, check, halt_if_breached
 from mcp_trader.trading.ledger import Ledger, LedgerFill, LedgerOrder
 from mcp_trader.trading.orders import (
     Intent,
@@ -40,26 +41,27 @@ class VenueRefused(Refused):
 
 
 class Desk:
-    def __init__(self, home: Home):
-        self.home = home
-        self.settings = home.settings
-        self.limits = RiskLimits.of(home.settings)
-        self.prices = StorePrices(home)
+    def __init__(self, settings: Settings, db: Database, ledger: Ledger, prices: StorePrices):
+        self.settings = settings
+        self.limits = settings.limits
+        self.db = db  # one transaction per state change
+        self.ledger = ledger
+        self.prices = prices
         self._brokers: dict[str, Broker] = {}
         self._recovered: set[str] = set()
         self._opening = asyncio.Lock()
 
-    async def ledger(self) -> Ledger:
-        return Ledger(await self.home.db(), {"paper": self.settings.paper_balance, "live": 0.0})
-
     async def broker(self, mode: Mode) -> Broker:
         async with self._opening:
             if mode not in self._brokers:
-                self._brokers[mode] = PaperBroker(self.home) if mode == "paper" else self._live_broker()
+                self._brokers[mode] = self._paper_broker() if mode == "paper" else self._live_broker()
             if mode not in self._recovered:
                 await self.recover(mode, self._brokers[mode])
                 self._recovered.add(mode)
             return self._brokers[mode]
+
+    def _paper_broker(self) -> Broker:
+        return PaperBroker(self.prices, self.settings.paper_slippage_bps)
 
     def _live_broker(self) -> Broker:
         if not self.settings.live_trading:
@@ -75,18 +77,17 @@ class Desk:
         broker = await self.broker(request.mode)
         await self.refresh(request.mode)
         symbol = perpetual(request.symbol)
-        quote, atr = await self._market(broker, symbol)
+        quote, atr = await broker.market(symbol)
         intent = await self._resolve(broker, request, symbol, quote)
         asked = _asked(request, symbol)
         if request.mode == "live" and confirm_token is None:
             return await self._preview(broker, intent, asked, quote, atr)
-        ledger = await self.ledger()
+        ledger = self.ledger
         marks = await self._marks(broker, request.mode, {symbol: quote.price})
         await self._roll_day(ledger, request.mode, marks)
-        db = await self.home.db()
-        async with db.transaction() as conn:
+        async with self.db.transaction() as conn:
             if confirm_token is not None:
-                intent = await confirm.redeem(conn, confirm_token, asked)
+                intent = await confirm.redeem(self.ledger, conn, confirm_token, asked)
             known = await ledger.order(conn, intent.client_order_id)
             if known is not None and known.status != "not_placed":
                 return await self._duplicate(ledger, conn, known, asked)
@@ -114,17 +115,16 @@ class Desk:
 
     async def _preview(self, broker: Broker, intent: Intent, asked: dict, quote: Quote,
                        atr: float | None) -> Placement:
-        ledger = await self.ledger()
+        ledger = self.ledger
         marks = await self._marks(broker, intent.mode, {intent.symbol: quote.price})
         await self._roll_day(ledger, intent.mode, marks)
-        db = await self.home.db()
-        async with db.transaction() as conn:
+        async with self.db.transaction() as conn:
             known = await ledger.order(conn, intent.client_order_id)
             if known is not None and known.status != "not_placed":
                 return await self._duplicate(ledger, conn, known, asked)
             risk = check(self.limits, intent, quote.price, atr, await self._book(ledger, conn, "live", marks),
                          datetime.now(UTC))
-            token, expires = await confirm.issue(conn, intent, asked, self.settings.confirm_ttl_s)
+            token, expires = await confirm.issue(self.ledger, conn, intent, asked, self.settings.confirm_ttl_s)
         price = intent.price if intent.type == "limit" else quote.price
         fee = getattr(broker, "taker_fee", 0.00035)
         estimate = {"fill_price": price, "quantity": intent.quantity, "notional": intent.quantity * price,
@@ -155,8 +155,7 @@ class Desk:
         return await self.order(client_order_id)
 
     async def order(self, client_order_id: str) -> LedgerOrder:
-        db = await self.home.db()
-        found = await (await self.ledger()).order(db.conn, client_order_id)
+        found = await self.ledger.order(self.db.conn, client_order_id)
         if found is None:
             raise NotFoundError(f"no order with client_order_id {client_order_id!r}; get_orders lists them")
         return found
@@ -165,7 +164,7 @@ class Desk:
                      symbol: str | None = None, limit: int = 100) -> list[LedgerOrder]:
         await self.broker(mode)
         await self.refresh(mode)
-        return await (await self.ledger()).orders(mode, since, statuses, perpetual(symbol) if symbol else None, limit)
+        return await self.ledger.orders(mode, since, statuses, perpetual(symbol) if symbol else None, limit)
 
     # --- the account --------------------------------------------------------------------------
     async def valuation(self, mode: Mode, since: str | None = None, record: bool = True) -> Valuation:
@@ -173,13 +172,12 @@ class Desk:
         equity snapshot, no day roll; the daily stop still rolls and halts on the next order or get_pnl."""
         broker = await self.broker(mode)
         await self.refresh(mode)
-        ledger = await self.ledger()
+        ledger = self.ledger
         marks = await self._marks(broker, mode, {})
-        db = await self.home.db()
         if not record:
-            result = await value(ledger, db.conn, mode, marks, since)
+            result = await value(ledger, self.db.conn, mode, marks, since)
             return await self._with_account(ledger, result)
-        async with db.transaction() as conn:
+        async with self.db.transaction() as conn:
             result = await value(ledger, conn, mode, marks, since)
             await self._daily(ledger, conn, mode, result.equity)
             await ledger.snapshot(conn, mode, _now(), result.equity, result.cash, result.unrealized_pnl,
@@ -196,10 +194,9 @@ class Desk:
         broker = self._brokers.get(mode)
         if broker is None:
             return
-        ledger = await self.ledger()
-        db = await self.home.db()
-        news = [(order, venue) for order in await ledger.live_orders(db.conn, mode)
-                if (venue := await self._latest(broker, order)) is not None]
+        ledger = self.ledger
+        news = [(order, venue) for order in await ledger.live_orders(self.db.conn, mode)
+                if (venue := await broker.working(order)) is not None]
         if mode != "paper":
             for _, venue in news:
                 await self._record(mode, venue)
@@ -217,8 +214,7 @@ class Desk:
 
     async def _reduce_only_fill(self, ledger: Ledger, order: LedgerOrder, venue: VenueOrder) -> VenueOrder:
         """A resting reduce_only paper order whose position shrank meanwhile expires instead of opening a new one."""
-        db = await self.home.db()
-        held = (await ledger.positions(db.conn, order.mode)).get(order.symbol)
+        held = (await ledger.positions(self.db.conn, order.mode)).get(order.symbol)
         quantity = held.quantity if held else 0.0
         room = abs(quantity) if quantity and (quantity > 0) == (order.side == "sell") else 0.0
         if venue.filled_quantity <= room + 1e-12:
@@ -229,14 +225,13 @@ class Desk:
 
     async def recover(self, mode: Mode, broker: Broker) -> None:
         """On start: orders a stopped server left pending or unknown get their true state."""
-        ledger = await self.ledger()
-        db = await self.home.db()
-        for order in await ledger.live_orders(db.conn, mode):
+        ledger = self.ledger
+        for order in await ledger.live_orders(self.db.conn, mode):
             if order.status not in ("pending", "unknown"):
                 continue
-            if order.status == "pending" and await ledger.sent_by_another_server(db.conn, order.client_order_id):
+            if order.status == "pending" and await ledger.sent_by_another_server(self.db.conn, order.client_order_id):
                 continue  # that server is sending it now and records the answer itself
-            venue = None if mode == "paper" else await broker.lookup(order.intent())
+            venue = await broker.lookup(order.intent())  # the paper venue never holds one
             if venue is None:
                 await self._set(order.intent(), "not_placed", "the server stopped before the order reached the venue",
                                 only_from=("pending", "unknown"))
@@ -248,15 +243,6 @@ class Desk:
             await reconcile_positions(self, ledger, broker)
 
     # --- helpers ------------------------------------------------------------------------------
-    async def _latest(self, broker: Broker, order: LedgerOrder) -> VenueOrder | None:
-        if isinstance(broker, PaperBroker):
-            if order.type == "limit" and order.status == "open":
-                return await broker.sweep(order.intent(), order.reference_time)
-            return None
-        if order.status == "pending":
-            return None  # being sent right now by another call
-        return await broker.lookup(order.intent())
-
     async def _resolve(self, broker: Broker, request: OrderRequest, symbol: str, quote: Quote) -> Intent:
         rules = await broker.rules(symbol)
         market = request.type == "market"
@@ -276,16 +262,8 @@ class Desk:
                       symbol=symbol, side=request.side, type=request.type, quantity=quantity, price=price,
                       reduce_only=request.reduce_only)
 
-    async def _market(self, broker: Broker, symbol: str) -> tuple[Quote, float | None]:
-        if isinstance(broker, PaperBroker):
-            market = await self.prices.market(symbol)
-            return market.quote, market.atr
-        await broker.rules(symbol)
-        return await broker.quote(symbol), await broker.atr(symbol, self.settings.trading_timeframe)
-
     async def _marks(self, broker: Broker, mode: Mode, known: dict[str, float]) -> dict[str, float]:
-        db = await self.home.db()
-        held = await (await self.ledger()).positions(db.conn, mode)
+        held = await self.ledger.positions(self.db.conn, mode)
         marks = dict(known)
         for symbol in held:
             if symbol not in marks:
@@ -316,8 +294,7 @@ class Desk:
     async def _roll_day(self, ledger: Ledger, mode: Mode, marks: dict[str, float]) -> None:
         """Record the day's start and a breached daily stop in a transaction of their own, so that they stand when
         the order's transaction is rolled back (a refused order)."""
-        db = await self.home.db()
-        async with db.transaction() as conn:
+        async with self.db.transaction() as conn:
             await self._book(ledger, conn, mode, dict(marks))
 
     async def _daily(self, ledger: Ledger, conn, mode: Mode, equity: float) -> float:
@@ -345,9 +322,8 @@ class Desk:
     async def reset_daily_stop(self, mode: Mode) -> Valuation:
         """A person's decision (a CLI command, not a tool): lift today's halt and restart the day at current equity."""
         valuation = await self.valuation(mode)
-        ledger = await self.ledger()
-        db = await self.home.db()
-        async with db.transaction() as conn:
+        ledger = self.ledger
+        async with self.db.transaction() as conn:
             account = await ledger.account(conn, mode)
             await ledger.save_account(conn, account.model_copy(update={
                 "halted_until": None, "halt_reason": None, "day_start_equity": valuation.equity,
@@ -355,20 +331,17 @@ class Desk:
         return valuation
 
     async def _record(self, mode: Mode, venue: VenueOrder) -> list[LedgerFill]:
-        ledger = await self.ledger()
-        db = await self.home.db()
-        async with db.transaction() as conn:
+        ledger = self.ledger
+        async with self.db.transaction() as conn:
             return await ledger.record(conn, mode, venue)
 
     async def _set(self, intent: Intent, status: str, reason: str, only_from: tuple[str, ...] | None = None) -> None:
-        ledger = await self.ledger()
-        db = await self.home.db()
-        async with db.transaction() as conn:
+        ledger = self.ledger
+        async with self.db.transaction() as conn:
             await ledger.set_status(conn, intent.client_order_id, status, reason, only_from)
 
     async def _with_account(self, ledger: Ledger, result: Valuation) -> Valuation:
-        db = await self.home.db()
-        account = await ledger.account(db.conn, result.mode)
+        account = await ledger.account(self.db.conn, result.mode)
         return result.model_copy(update={"halted_until": account.halted_until, "halt_reason": account.halt_reason,
                                          "day_start_equity": account.day_start_equity, "limits": self.limits})
 

@@ -18,10 +18,10 @@ if TYPE_CHECKING:
 async def settle_paper_funding(desk: "Desk", ledger: "Ledger", until: str | None = None) -> int:
     """Book the settlements due on held positions, those at or before `until` (ISO time) when given: a fill at a
     settlement's time comes after it."""
-    db = await desk.home.db()
+    db = desk.db
     booked = 0
     for symbol, position in (await ledger.positions(db.conn, "paper")).items():
-        rates = known_rates(symbol, desk.home.settings.funding_dir)
+        rates = known_rates(symbol, desk.settings.funding_dir)
         if rates is None or position.opened_at is None:
             continue
         last = await ledger.last_funding_time(db.conn, "paper", symbol)
@@ -48,10 +48,10 @@ async def settle_paper_funding(desk: "Desk", ledger: "Ledger", until: str | None
 
 async def uncovered(desk: "Desk", ledger: "Ledger") -> list[str]:
     """Held paper positions whose funding no known history can charge (none, or the clock is past it)."""
-    db = await desk.home.db()
+    db = desk.db
     notes = []
     for symbol in await ledger.positions(db.conn, "paper"):
-        rates = known_rates(symbol, desk.home.settings.funding_dir)
+        rates = known_rates(symbol, desk.settings.funding_dir)
         now = pd.Timestamp((await desk.prices.market(symbol)).quote.time)
         if rates is None:
             notes.append(f"{symbol}: no funding history is bundled for it, so paper charges it no funding "

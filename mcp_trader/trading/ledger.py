@@ -4,6 +4,7 @@ at any point leaves the ledger as it was before or after that change, never betw
 
 import json
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 import aiosqlite
@@ -92,6 +93,9 @@ class Ledger:
                            halt_reason=None)
         return Account(**row)
 
+    async def has_account(self, conn: aiosqlite.Connection, mode: Mode) -> bool:
+        return await _one(conn, "SELECT 1 FROM accounts WHERE mode = ?", mode) is not None
+
     async def positions(self, conn: aiosqlite.Connection, mode: Mode) -> dict[str, LedgerPosition]:
         rows = await _all(conn, "SELECT * FROM positions WHERE mode = ? AND quantity != 0 ORDER BY symbol", mode)
         return {r["symbol"]: LedgerPosition(**r) for r in rows}
@@ -131,6 +135,20 @@ class Ledger:
         return await self.db.fetch_all(
             "SELECT time, equity, cash, unrealized_pnl, gross_notional FROM equity_snapshots "
             "WHERE mode = ? AND time >= ? ORDER BY time", mode, since or "")
+
+    async def fills_by_symbol(self, conn: aiosqlite.Connection, mode: Mode, since: str | None
+                              ) -> dict[str, dict[str, Any]]:
+        """Per symbol, fills since `since` (all time without it): realised PnL, fees and their number."""
+        rows = await _all(conn, "SELECT symbol, SUM(realized_pnl) AS realized, SUM(fee) AS fees, COUNT(*) AS n "
+                                "FROM fills WHERE mode = ? AND time >= ? GROUP BY symbol ORDER BY symbol",
+                          mode, since or "")
+        return {r["symbol"]: r for r in rows}
+
+    async def funding_by_symbol(self, conn: aiosqlite.Connection, mode: Mode, since: str | None) -> dict[str, float]:
+        """Per symbol, funding paid since `since` (all time without it)."""
+        rows = await _all(conn, "SELECT symbol, SUM(amount) AS paid FROM funding_payments WHERE mode = ? AND "
+                                "time >= ? GROUP BY symbol", mode, since or "")
+        return {r["symbol"]: r["paid"] for r in rows}
 
     # --- writes (the caller holds the transaction) --------------------------------------------
     async def insert_intent(self, conn: aiosqlite.Connection, intent: Intent, request: dict[str, Any],
@@ -254,6 +272,18 @@ class Ledger:
     async def note_reconciliation(self, conn: aiosqlite.Connection, mode: Mode, report: dict[str, Any]) -> None:
         await conn.execute("INSERT INTO reconciliations (mode, time, report) VALUES (?, ?, ?)",
                            (mode, now_iso(), dumps(report)))
+
+    async def save_confirmation(self, conn: aiosqlite.Connection, token_hash: str, client_order_id: str,
+                                payload: str, expires_at: str) -> None:
+        await conn.execute("INSERT INTO confirmations VALUES (?, ?, ?, ?, NULL, ?)",
+                           (token_hash, client_order_id, payload, expires_at, datetime.now(UTC).isoformat()))
+
+    async def confirmation(self, conn: aiosqlite.Connection, token_hash: str) -> dict[str, Any] | None:
+        return await _one(conn, "SELECT * FROM confirmations WHERE token_hash = ?", token_hash)
+
+    async def use_confirmation(self, conn: aiosqlite.Connection, token_hash: str) -> None:
+        await conn.execute("UPDATE confirmations SET used_at = ? WHERE token_hash = ?",
+                           (datetime.now(UTC).isoformat(timespec="seconds"), token_hash))
 
     async def _move_cash(self, conn: aiosqlite.Connection, mode: Mode, change: float, realized: float = 0.0,
                          fees: float = 0.0, funding: float = 0.0) -> None:

@@ -6,7 +6,7 @@ import secrets
 
 from mcp_trader.backtest.params import ASTER_MAKER_FEE, ASTER_TAKER_FEE
 from mcp_trader.errors import InputError
-from mcp_trader.home import Home
+from mcp_trader.trading.ledger import LedgerOrder
 from mcp_trader.trading.orders import Intent, Mode, Quote, VenueFill, VenueOrder, VenuePosition
 from mcp_trader.trading.prices import StorePrices
 from mcp_trader.trading.rules import MarketRules, bundled_rules
@@ -15,9 +15,9 @@ from mcp_trader.trading.rules import MarketRules, bundled_rules
 class PaperBroker:
     mode: Mode = "paper"
 
-    def __init__(self, home: Home):
-        self.prices = StorePrices(home)
-        self.slippage = home.settings.paper_slippage_bps / 1e4
+    def __init__(self, prices: StorePrices, slippage_bps: float):
+        self.prices = prices
+        self.slippage = slippage_bps / 1e4
         self.taker_fee, self.maker_fee = ASTER_TAKER_FEE, ASTER_MAKER_FEE
 
     async def rules(self, symbol: str) -> MarketRules:
@@ -28,6 +28,10 @@ class PaperBroker:
 
     async def quote(self, symbol: str) -> Quote:
         return (await self.prices.market(symbol)).quote
+
+    async def market(self, symbol: str) -> tuple[Quote, float | None]:
+        market = await self.prices.market(symbol)
+        return market.quote, market.atr
 
     async def submit(self, intent: Intent) -> VenueOrder:
         quote = await self.quote(intent.symbol)
@@ -51,6 +55,11 @@ class PaperBroker:
 
     async def lookup(self, intent: Intent) -> VenueOrder | None:
         return None  # the paper venue is the ledger: an order it holds was booked with its state
+
+    async def working(self, order: LedgerOrder) -> VenueOrder | None:
+        if order.type == "limit" and order.status == "open":
+            return await self.sweep(order.intent(), order.reference_time)
+        return None
 
     async def cancel(self, intent: Intent) -> VenueOrder:
         return VenueOrder(client_order_id=intent.client_order_id, venue_order_id=_venue_id(intent),

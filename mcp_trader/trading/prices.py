@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mcp_trader.data.store import CandleStore
 from mcp_trader.data.timeframes import timeframe_ms
 from mcp_trader.errors import InputError
 from mcp_trader.features.indicators import ATR_BARS, atr_series
-from mcp_trader.home import Home
-from mcp_trader.store.catalog import DatasetRecord
+from mcp_trader.store.catalog import Catalog, DatasetRecord
 from mcp_trader.trading.orders import Quote
 
 
@@ -25,9 +25,10 @@ class Market:
 
 
 class StorePrices:
-    def __init__(self, home: Home):
-        self.home = home
-        self.timeframe = home.settings.trading_timeframe
+    def __init__(self, catalog: Catalog, candles: CandleStore, timeframe: str):
+        self.catalog = catalog
+        self.candles = candles
+        self.timeframe = timeframe
         self._latest: dict[str, tuple[str, Market]] = {}  # per symbol, with the content hash it was read at
 
     async def market(self, symbol: str) -> Market:
@@ -53,17 +54,17 @@ class StorePrices:
     async def bars_after(self, symbol: str, after: str) -> pd.DataFrame:
         """Bars that opened at or after `after` (ISO time): what a resting order could have met since then."""
         record = await self._dataset(symbol)
-        return await asyncio.to_thread(self.home.candles.read, Path(record.path), pd.Timestamp(after), None)
+        return await asyncio.to_thread(self.candles.read, Path(record.path), pd.Timestamp(after), None)
 
     async def _bars(self, record: DatasetRecord, start: pd.Timestamp | None) -> pd.DataFrame:
         if start is None and record.last_time:
             window = pd.Timedelta(milliseconds=ATR_BARS * timeframe_ms(self.timeframe))
             start = pd.Timestamp(record.last_time) - window
-        return await asyncio.to_thread(self.home.candles.read, Path(record.path), start, None)
+        return await asyncio.to_thread(self.candles.read, Path(record.path), start, None)
 
     async def _dataset(self, symbol: str) -> DatasetRecord:
         base = symbol.split("/")[0]
-        stored = [d for d in await (await self.home.catalog()).datasets()
+        stored = [d for d in await self.catalog.datasets()
                   if d.symbol.split("/")[0] == base and d.timeframe == self.timeframe and d.rows > 0]
         if not stored:
             raise InputError("symbol", f"no stored {self.timeframe} candles for {base}: paper prices come from the "

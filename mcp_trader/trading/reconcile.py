@@ -15,7 +15,7 @@ TOLERANCE = 1e-9
 
 
 async def reconcile_positions(desk: "Desk", ledger: "Ledger", broker: Broker) -> dict[str, Any]:
-    db = await desk.home.db()
+    db = desk.db
     venue = {p.symbol: p.quantity for p in await broker.positions()}
     ours = {s: p.quantity for s, p in (await ledger.positions(db.conn, "live")).items()}
     differences = [
@@ -25,7 +25,7 @@ async def reconcile_positions(desk: "Desk", ledger: "Ledger", broker: Broker) ->
     balance = await broker.balance()
     report = {"positions_checked": len(set(venue) | set(ours)), "differences": differences, "venue_balance": balance}
     async with db.transaction() as conn:
-        if await db.fetch_one("SELECT 1 FROM accounts WHERE mode = 'live'") is None and not ours:
+        if not await ledger.has_account(conn, "live") and not ours:
             # The live account's ledger starts from the venue's wallet balance the first time it is used.
             start = (await ledger.account(conn, "live")).model_copy(update={"start_balance": balance, "cash": balance})
             await ledger.save_account(conn, start)

@@ -186,11 +186,10 @@ async def snapshot(home: Home, request: SignalRequest) -> Snapshot:
 async def _model(home: Home, request: SignalRequest) -> Snapshot:
     from mcp_trader.backtest.inputs import edge_scale_of, traded_symbols
     from mcp_trader.features.spec import make_spec
-    from mcp_trader.store.features import FeatureStore
 
     record = await _record(home, request)
     traded = traded_symbols(request.backtest_request(), record)
-    stored = await FeatureStore(home.settings.features_dir, await home.db()).record(record.feature_set_id)
+    stored = await (await home.features()).record(record.feature_set_id)
     spec = make_spec(record.timeframe, list(stored.windows))
     panel, inputs = await _window(home, record.inputs, spec, request.as_of, _seq_len(record))
     predictor, name, notes = await _predictor(home, record, request.use_onnx)
@@ -323,10 +322,9 @@ async def _predictor(home: Home, record: "ModelRecord", use_onnx: OnnxUse) -> tu
         predictor = await asyncio.to_thread(_onnx_predictor, str(export), certificate.stat().st_mtime_ns)
         return predictor, f"onnx:{export.name}", notes
     from mcp_trader.models.device import resolve_device
-    from mcp_trader.models.registry import ModelRegistry
     from mcp_trader.models.training import load_learner
 
-    folder = ModelRegistry(home.settings.models_dir, await home.db()).folder(record.id)
+    folder = (await home.models()).folder(record.id)
     learner = await asyncio.to_thread(load_learner, record.kind, folder, resolve_device("auto"))
     return learner, "native", notes
 
@@ -343,14 +341,8 @@ def _onnx_predictor(folder: str, _certificate_mtime: int) -> Any:
 
 async def _export(home: Home, record: "ModelRecord", always: bool) -> tuple[Path | None, list[str]]:
     """The newest export of the whole model (a validated one first; `always` takes an unvalidated one too)."""
-    from mcp_trader.export.records import ExportRecord
-    from mcp_trader.export.store import ExportStore
-
-    store = ExportStore(home.settings.exports_dir, await home.db())
-    rows = await store.db.fetch_all("SELECT record FROM exports WHERE model_id = ? ORDER BY created_at DESC, "
-                                    "rowid DESC", record.id)
-    exports = [e for e in (ExportRecord.model_validate_json(r["record"]) for r in rows)
-               if e.kind == record.kind and store.folder(e.id).is_dir()]
+    store = await home.exports()
+    exports = [e for e in await store.of_model(record.id) if e.kind == record.kind and store.folder(e.id).is_dir()]
     validated = [e for e in exports if e.validated]
     if validated:
         return store.folder(validated[0].id), []

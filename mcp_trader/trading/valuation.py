@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import aiosqlite
 from pydantic import BaseModel, Field
 
-from mcp_trader.trading.guard import RiskLimits
+from mcp_trader.policy.limits import RiskLimits
 from mcp_trader.trading.ledger import Ledger
 from mcp_trader.trading.orders import Mode
 
@@ -78,7 +78,7 @@ async def value(ledger: Ledger, conn: aiosqlite.Connection, mode: Mode, marks: d
         fees=account.fees, funding=account.funding, total_pnl=total,
         return_pct=100 * total / account.start_balance if account.start_balance else 0.0,
         gross_notional=gross, leverage=gross / equity if equity > 0 else 0.0, positions=positions, since=since,
-        per_symbol=await _per_symbol(conn, mode, since),
+        per_symbol=await _per_symbol(ledger, conn, mode, since),
         ledger_balanced=abs(difference) <= BALANCE_TOLERANCE * max(1.0, account.start_balance),
         ledger_difference=difference,
     )
@@ -92,14 +92,9 @@ def _position(p, mark: float) -> PositionView:
     )
 
 
-async def _per_symbol(conn: aiosqlite.Connection, mode: Mode, since: str | None) -> list[SymbolPnl]:
-    sql = ("SELECT symbol, SUM(realized_pnl) AS realized, SUM(fee) AS fees, COUNT(*) AS n FROM fills "
-           "WHERE mode = ? AND time >= ? GROUP BY symbol ORDER BY symbol")
-    async with conn.execute(sql, (mode, since or "")) as cursor:
-        fills = {r["symbol"]: dict(r) for r in await cursor.fetchall()}
-    sql = "SELECT symbol, SUM(amount) AS paid FROM funding_payments WHERE mode = ? AND time >= ? GROUP BY symbol"
-    async with conn.execute(sql, (mode, since or "")) as cursor:
-        funding = {r["symbol"]: r["paid"] for r in await cursor.fetchall()}
+async def _per_symbol(ledger: Ledger, conn: aiosqlite.Connection, mode: Mode, since: str | None) -> list[SymbolPnl]:
+    fills = await ledger.fills_by_symbol(conn, mode, since)
+    funding = await ledger.funding_by_symbol(conn, mode, since)
     return [SymbolPnl(symbol=s, realized_pnl=(fills.get(s) or {}).get("realized") or 0.0,
                       fees=(fills.get(s) or {}).get("fees") or 0.0, funding=funding.get(s, 0.0),
                       fills=(fills.get(s) or {}).get("n") or 0)
