@@ -111,23 +111,24 @@ def check_span(request: BacktestRequest) -> None:
         raise InputError("days", "give either days or start, not both")
 
 
-def check_rule_request(model_id: str | None, symbols: list[str] | None, strategy: str = "confluence") -> None:
-    """The confluence strategy (or a baseline rule) trades the symbols it is given, with no model."""
+def check_rule_request(model_id: str | None, symbols: list[str] | None, strategy: str = "confluence") -> list[str]:
+    """The confluence strategy (or a baseline rule) trades the symbols it is given, with no model: those symbols."""
     if model_id is not None:
         raise InputError("model_id", f"the {strategy} strategy uses no model", "leave model_id out, or "
                          "strategy='model'")
     if not symbols:
         raise InputError("symbols", f"the {strategy} strategy needs the assets to trade",
                          "two to 50 symbols, e.g. ['BTC/USDT', 'ETH/USDT', 'SOL/USDT']")
+    return symbols
 
 
 async def _baseline(home: Home, request: BacktestRequest) -> Inputs:
     """A baseline rule traded as a strategy: no model, no cost gate, positions held until the rule turns."""
     name = request.strategy
-    check_rule_request(request.model_id, request.symbols, name)
+    symbols = check_rule_request(request.model_id, request.symbols, name)
     spec = make_spec(request.timeframe or "1h")
-    fs = await build_feature_set(home, _feature_request(request, request.symbols, spec.timeframe, None, spec.longest))
-    traded = [parse_symbol(s, request.market, f"symbols[{i}]").unified for i, s in enumerate(request.symbols)]
+    fs = await build_feature_set(home, _feature_request(request, symbols, spec.timeframe, None, spec.longest))
+    traded = [parse_symbol(s, request.market, f"symbols[{i}]").unified for i, s in enumerate(symbols)]
     signal, strength, hold = _on_universe(baselines.rule_signals(name, _columns(fs.panel, traded)), fs.panel, traded)
     min_hold = hold if request.risk.min_hold_bars is None else request.risk.min_hold_bars
     rows = _span_rows(fs.panel.index, request, fs.panel.timeframe, fs.panel.index[0])
@@ -139,10 +140,10 @@ async def _baseline(home: Home, request: BacktestRequest) -> Inputs:
 
 
 async def _confluence(home: Home, request: BacktestRequest) -> Inputs:
-    check_rule_request(request.model_id, request.symbols)
+    symbols = check_rule_request(request.model_id, request.symbols)
     spec = make_spec(request.timeframe or "1h")
-    fs = await build_feature_set(home, _feature_request(request, request.symbols, spec.timeframe, None, spec.longest))
-    traded = [parse_symbol(s, request.market, f"symbols[{i}]").unified for i, s in enumerate(request.symbols)]
+    fs = await build_feature_set(home, _feature_request(request, symbols, spec.timeframe, None, spec.longest))
+    traded = [parse_symbol(s, request.market, f"symbols[{i}]").unified for i, s in enumerate(symbols)]
     score = confluence_score(fs.panel, fs.frame)
     signal = rules.from_confluence(score, request.threshold)
     max_hold = _max_hold(request, DEFAULT_MAX_HOLD)
@@ -276,7 +277,7 @@ async def _finish(home, request: BacktestRequest, panel: Panel, traded, rows: np
     no expected move, is traded as it stands)."""
     if len(rows) < 2:
         raise InputError("start", f"the span holds {len(rows)} bar(s) to trade", "a span of at least two bars")
-    columns = [panel.column(s) for s in traded]
+    columns = np.array([panel.column(s) for s in traded], dtype=np.intp)
     ranges = np.ix_(rows, columns)
     full_atr = atr(panel)
     policy = request.risk.policy(home.settings.limits, max_hold, min_hold)
@@ -288,6 +289,8 @@ async def _finish(home, request: BacktestRequest, panel: Panel, traded, rows: np
     if synthetic:
         notes = [*notes, "SYNTHETIC data: these results say nothing about real markets"]
     if expected is None:
+        if strength is None:
+            raise ValueError("a signal traded as it stands (no expected move) needs its strength")
         gated, strength, fraction = signal[ranges], strength[ranges], np.ones(sliced.shape)
     else:
         gated, strength, fraction, _ = edge.gate(signal[ranges], expected[ranges], request.cost_margin,

@@ -12,17 +12,17 @@ def trials_chart(rows: list[TrialRow], title: str) -> bytes:
     figure = Figure(figsize=(10, 5), layout="constrained")
     FigureCanvasAgg(figure)
     ax = figure.subplots()
-    done = [r for r in rows if r.state == "complete" and r.value is not None]
+    done = [(r.number, r.value) for r in rows if r.state == "complete" and r.value is not None]
     pruned = [r for r in rows if r.state == "pruned"]
-    ax.scatter([r.number for r in done], [r.value for r in done], s=18, color="#3b6ea5", label="completed")
+    ax.scatter([n for n, _ in done], [v for _, v in done], s=18, color="#3b6ea5", label="completed")
     if pruned:
         last = [r.fold_sharpes[-1] if r.fold_sharpes else 0.0 for r in pruned]
         ax.scatter([r.number for r in pruned], last, s=14, marker="x", color="#999999",
                    label="pruned (Sharpe of its last fold)")
     best, running = [], float("-inf")
-    for r in sorted(done, key=lambda r: r.number):
-        running = max(running, r.value)
-        best.append((r.number, running))
+    for number, value in sorted(done, key=lambda d: d[0]):
+        running = max(running, value)
+        best.append((number, running))
     if best:
         ax.step(*zip(*best, strict=True), where="post", color="#c0504d", label="best so far")
     ax.axhline(0, color="black", linewidth=0.6)

@@ -62,7 +62,8 @@ class Objective:
         self.market, self.target, self.folds = market, target, folds
         self.capital, self.limits, self.device, self.report = capital, limits, device, report
         self._rule_folds: list[tuple[int, int]] | None = None
-        self._rule_strength, self._rule_hold = None, 0  # a baseline rule's, set when its signals are built
+        self._rule_strength: np.ndarray | None = None  # a baseline rule's, set when its signals are built
+        self._rule_hold = 0
 
     def __call__(self, trial: optuna.Trial) -> float:
         params = suggest(trial, self.target)
@@ -131,6 +132,8 @@ class Objective:
         hold = strategy.get("max_hold_bars", DEFAULT_HORIZON)
         min_hold = self.market.fs.spec.bars[self.market.fs.spec.shortest] if self.target == "confluence" else 0
         if expected is None:  # a baseline rule: traded as it stands, held a bar of its timeframe at least
+            if self._rule_strength is None:
+                raise RuntimeError("a baseline rule's fold is traded before its signals were built")
             gated, strength, fraction, min_hold = signal[a:b], self._rule_strength[a:b], None, self._rule_hold
         policy = risk.policy(self.limits, hold, min_hold)
         if expected is not None:
