@@ -224,7 +224,7 @@ async def _out_of_sample(home: Home, request: BacktestRequest, record: ModelReco
 
 
 async def _after_training(home: Home, request: BacktestRequest, record: ModelRecord) -> Inputs:
-    from mcp_trader.models.data import training_data
+    from mcp_trader.models.data import check_features, training_data
     from mcp_trader.models.device import resolve_device
     from mcp_trader.models.training import load_learner
 
@@ -242,9 +242,7 @@ async def _after_training(home: Home, request: BacktestRequest, record: ModelRec
         spec.longest,
     ))
     data = await asyncio.to_thread(training_data, fs, record.variant, record.labels)
-    if list(data.features) != record.features:
-        raise InputError("model_id", f"model {record.id} was trained on other feature columns than this release "
-                         "computes", "a model trained with this release")
+    check_features(record.features, data.features, f"model {record.id}")
     after = np.flatnonzero(data.times[data.bar] > trained_until)
     if len(after) == 0:
         raise InputError("end", f"no bars after the model's training data (it saw labels up to "

@@ -20,7 +20,7 @@ from mcp_trader.features.models import FeatureSetRecord
 from mcp_trader.features.panel import Panel, align
 from mcp_trader.features.spec import make_spec
 from mcp_trader.home import Home
-from mcp_trader.models.data import TrainingData, training_data
+from mcp_trader.models.data import TrainingData, check_features, training_data
 from mcp_trader.models.records import ModelRecord
 
 UNVALIDATED = "validate=false to export without a parity check"
@@ -50,9 +50,7 @@ async def held_out(home: Home, record: ModelRecord, model_folder: Path, limit: i
                          f"{record.id} was built from", UNVALIDATED)
     fs = FeatureSet(stored, frame, panel, make_spec(stored.timeframe, list(stored.windows)), cached=True, notes=[])
     data = await asyncio.to_thread(training_data, fs, record.variant, record.labels)
-    if list(data.features) != record.features:
-        raise InputError("model_id", f"model {record.id} was trained on other feature columns than this release "
-                         "computes", UNVALIDATED)
+    check_features(record.features, data.features, f"model {record.id}", accepted=UNVALIDATED)
     tested = await asyncio.to_thread(pd.read_parquet, model_folder / "oos_predictions.parquet",
                                      columns=["time", "symbol", "fold"])
     fold = int(tested["fold"].max())

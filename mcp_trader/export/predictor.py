@@ -16,7 +16,7 @@ import numpy as np
 from mcp_trader.errors import InputError, NotFoundError
 from mcp_trader.export.records import RECORD_FILE, ExportRecord, OnnxPart, Part
 from mcp_trader.models.base import CLASSES
-from mcp_trader.models.data import TrainingData
+from mcp_trader.models.data import TrainingData, check_features
 from mcp_trader.models.sequences import padded_inputs, windows
 
 log = logging.getLogger(__name__)
@@ -137,9 +137,7 @@ class OnnxPredictor:
         return cached[1]
 
     def _rows(self, data: TrainingData, rows: np.ndarray) -> np.ndarray:
-        if tuple(data.features) != self.features:
-            raise InputError("data", f"its {len(data.features)} feature columns are not the export's "
-                             f"{len(self.features)} in the same order", "TrainingData from the model's feature set")
+        check_features(self.features, data.features, "the export", "data", "TrainingData from the model's feature set")
         return np.asarray(rows, dtype=np.int64)
 
 

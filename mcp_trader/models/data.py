@@ -15,6 +15,7 @@ forward log return over the horizon in units of the barrier width, clipped to ±
 triple-barrier class stays the row's label for counting and purging (its decision bar bounds the row's overlap).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from mcp_trader.errors import InputError
 from mcp_trader.features import liquidity
 from mcp_trader.features.dataset import FeatureSet
 from mcp_trader.features.indicators import log_returns
@@ -140,3 +142,15 @@ def _costs(fs: FeatureSet, frame: pd.DataFrame, bar: np.ndarray, asset: np.ndarr
     values = frame[f"spread_{fs.spec.shortest}"].to_numpy(np.float64)[rows]
     spread[bar, asset] = np.nan_to_num(values, nan=0.0)
     return 2 * ASTER_TAKER_FEE + spread
+
+
+def check_features(trained: Sequence[str], given: Sequence[str], whose: str, field: str = "model_id",
+                   accepted: str = "a model trained with this release") -> None:
+    """Raise InputError unless `given` are the feature columns `whose` was trained on, in the same order."""
+    if list(given) == list(trained):
+        return
+    missing = [c for c in trained if c not in given]
+    extra = [c for c in given if c not in trained]
+    found = [f"{name} {', '.join(cols)}" for name, cols in (("missing", missing), ("extra", extra)) if cols]
+    raise InputError(field, f"{whose} was trained on other feature columns than these data have: "
+                     f"{'; '.join(found) or 'the same columns in another order'}", accepted)

@@ -360,12 +360,10 @@ def _probabilities(panel: "Panel", spec: "FeatureSpec", inputs: list[FeatureInpu
     """(assets, 3) probabilities at the panel's last bar, NaN where a symbol has no row there."""
     import numpy as np
 
-    from mcp_trader.models.data import training_data
+    from mcp_trader.models.data import check_features, training_data
 
     data = training_data(_feature_set(panel, spec, inputs), record.variant, record.labels)
-    if list(data.features) != record.features:
-        raise InputError("model_id", f"model {record.id} was trained on other feature columns than this release "
-                         "computes", "a model trained with this release")
+    check_features(record.features, data.features, f"model {record.id}")
     rows = np.flatnonzero(data.bar == len(panel.index) - 1)
     proba = np.full((len(panel.symbols), len(CLASS_NAMES)), np.nan)
     if len(rows):
