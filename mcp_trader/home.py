@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mcp_trader.models.registry import ModelRegistry
     from mcp_trader.optimize.store import StudyIndex
     from mcp_trader.trading.ledger import Ledger
+    from mcp_trader.trading.loop_store import LoopStore
 
 
 class Home:
@@ -70,6 +71,11 @@ class Home:
         from mcp_trader.optimize.store import StudyIndex
 
         return StudyIndex(await self.db())
+
+    async def loops(self) -> "LoopStore":
+        from mcp_trader.trading.loop_store import LoopStore
+
+        return LoopStore(await self.db())
 
     async def ledger(self) -> "Ledger":
         from mcp_trader.trading.ledger import Ledger

@@ -130,9 +130,8 @@ async def _since_entry(home: Home, loop_id: str, bar: str) -> dict[str, int]:
     """Bars from each symbol's latest entry decision to `bar` (as the engine counts them), the same when a bar is
     acted on again after a restart: an entry made at `bar` itself is left out, so that its replay decides it again
     (its client id answers it, never repeats it)."""
-    rows = await (await home.db()).fetch_all("SELECT * FROM loop_entries WHERE loop_id = ?", loop_id)
     since = {}
-    for r in rows:
+    for r in await (await home.loops()).entries(loop_id):
         if r["last_bar"] < bar:
             since[r["symbol"]] = r["bars"] + 1
         elif r["bars"] > 0:  # this bar was acted on, and the count aged, before
@@ -150,9 +149,7 @@ async def _exit(desk, home: Home, loop_id: str, h: Held, client_id: str, actions
                                                  client_order_id=client_id), actions)
     if placed:
         actions.exits[h.symbol] = reason
-        db = await home.db()
-        async with db.transaction() as conn:
-            await conn.execute("DELETE FROM loop_positions WHERE loop_id = ? AND symbol = ?", (loop_id, h.symbol))
+        await (await home.loops()).closed(loop_id, h.symbol)
 
 
 async def _enter(desk, home: Home, loop_id: str, e: Entry, bar: str, policy: Policy, client_id: str,
@@ -167,18 +164,14 @@ async def _enter(desk, home: Home, loop_id: str, e: Entry, bar: str, policy: Pol
         order = placement.order if placement else None
     if order is None:
         return
-    db = await home.db()
-    async with db.transaction() as conn:  # the minimum holding time counts from here, as the engine's
-        await conn.execute("INSERT INTO loop_entries VALUES (?, ?, ?, 0) ON CONFLICT (loop_id, symbol) DO UPDATE "
-                           "SET last_bar = excluded.last_bar, bars = 0", (loop_id, e.symbol, bar))
+    loops = await home.loops()
+    await loops.entered(loop_id, e.symbol, bar)  # the minimum holding time counts from here, as the engine's
     if not order.filled_quantity:
         return
     price = order.average_price
     stop = price - e.side * e.distance
     target = price + e.side * policy.target_distance(e.distance) if policy.take_profit_atr > 0 else None
-    async with db.transaction() as conn:
-        await conn.execute("INSERT OR IGNORE INTO loop_positions VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
-                           (loop_id, e.symbol, e.side, order.filled_quantity, stop, target, bar))
+    await loops.opened(loop_id, e.symbol, e.side, order.filled_quantity, stop, target, bar)
 
 
 async def _known(desk, client_id: str):
@@ -209,23 +202,16 @@ async def _bar_signal(desk, d) -> BarSignal:
 
 
 async def _held(home: Home, loop_id: str) -> dict[str, Held]:
-    rows = await (await home.db()).fetch_all("SELECT * FROM loop_positions WHERE loop_id = ?", loop_id)
+    rows = await (await home.loops()).positions(loop_id)
     return {r["symbol"]: Held(**{k: r[k] for k in Held.model_fields}) for r in rows}
 
 
 async def _age(home: Home, loop_id: str, symbols: set[str], bar: str) -> None:
-    db = await home.db()
-    async with db.transaction() as conn:
-        await conn.execute("UPDATE loop_entries SET bars = bars + 1, last_bar = ? WHERE loop_id = ? AND last_bar < ?",
-                           (bar, loop_id, bar))
-        for symbol in symbols:  # once per bar, even when the bar is acted on again after a restart
-            await conn.execute("UPDATE loop_positions SET bars_held = bars_held + 1, last_bar = ? WHERE loop_id = ? "
-                               "AND symbol = ? AND last_bar < ?", (bar, loop_id, symbol, bar))
+    await (await home.loops()).age(loop_id, symbols, bar)
 
 
 async def _last_bar(home: Home, loop_id: str) -> str | None:
-    row = await (await home.db()).fetch_one("SELECT MAX(last_bar) AS b FROM loop_positions WHERE loop_id = ?", loop_id)
-    return row["b"] if row else None
+    return await (await home.loops()).last_bar(loop_id)
 
 
 def decide_bar(policy: Policy, bar: dict[str, BarSignal], held: dict[str, Held], marks: dict[str, float],
@@ -238,7 +224,9 @@ def decide_bar(policy: Policy, bar: dict[str, BarSignal], held: dict[str, Held],
     exits = {s: EXIT_REASONS[r] for s, h in held.items() if s in bar and (r := _hit(h, bar[s])) >= 0}
     open_ = {s: h for s, h in held.items() if s not in exits}
     now = [bar.get(s) for s in symbols]
-    reasons, sizes = kernel.decide(
+    reasons, sizes = np.full(len(symbols), -1, np.int64), np.zeros(len(symbols))
+    kernel.decide(
+        reasons, sizes,
         np.array([open_[s].side * open_[s].quantity if s in open_ else 0.0 for s in symbols]),
         np.array([marks.get(s, 0.0) for s in symbols]),
         np.array([open_[s].bars_held if s in open_ else 0 for s in symbols], dtype=np.int64),
