@@ -1,6 +1,6 @@
 """The live broker: Aster DEX USDT perpetuals through ccxt's `aster` class (V3 API, EIP-712 agent signing).
 
-An order is sent once, safely (research/aster.md §7, §8): when its answer is lost (a timeout, a dropped
+An order is sent once, safely (README, Trading): when its answer is lost (a timeout, a dropped
 connection, HTTP 503 or a status-unknown code) or rate-limited, it is looked up by its client order id before
 anything is resent. Found, it is adopted; "no such order" (-2013) means it never arrived, and it is resent under
 the same client order id. A refused nonce (-4225) is resent at once with a fresh one.
@@ -55,7 +55,7 @@ STATUSES: dict[str, Status] = {
     "NEW": "open", "PARTIALLY_FILLED": "partially_filled", "FILLED": "filled", "CANCELED": "canceled",
     "REJECTED": "rejected", "EXPIRED": "expired",
 }
-# What a venue code says about a request (research/aster.md §8).
+# What a venue code says about a request.
 UNKNOWN_CODES = {"-1000", "-1001", "-1006", "-1007"}  # it may or may not have been executed
 RATE_CODES = {"-1003", "-1015"}
 NONCE_CODES = {"-4225", "-1021"}
@@ -490,7 +490,7 @@ def _client(settings: Settings, user: str, signer: str, key: str, rate_limit_ms:
             "builderFee": False,  # else ccxt approves its own builder and adds a 0.1 % fee to every order
             "v3ChainId": settings.aster_chain_id,
             "maxRetriesOnFailure": 0,  # ccxt must never resend an order by itself
-            # agent mode (research/aster.md §9): sign with the agent key on behalf of the main wallet
+            # agent mode: sign with the agent key on behalf of the main wallet
             "signerAddress": signer,
             "cachedWalletAddress": user,
         },

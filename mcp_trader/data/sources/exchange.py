@@ -117,7 +117,7 @@ class AsterSource(ExchangeSource):
 
     def _create(self, market: str) -> ccxt.Exchange:
         exchange = ccxt.aster(_options(self.settings, {"defaultType": "swap" if market == "perp" else "spot"}))
-        # builderFee off: otherwise ccxt adds a 0.1 % builder fee to every order (research/aster.md §9).
+        # builderFee off: otherwise ccxt adds a 0.1 % builder fee to every order (as in trading/aster.py).
         exchange.options["builderFee"] = False
         _rehost(exchange, {"https://fapi.asterdex.com": self.settings.aster_url,
                            "https://sapi.asterdex.com": self.settings.aster_spot_url})
