@@ -37,7 +37,7 @@ class CandleStore:
         """Rows with open time in [start, end); reads only the row groups that overlap."""
         if not path.exists():
             return empty()
-        filters = []
+        filters: list[Any] = []  # (column, operator, pd.Timestamp): pandas has no stubs here
         if start is not None:
             filters.append(("time", ">=", start))
         if end is not None:

@@ -50,7 +50,8 @@ class FeatureStore:
     async def save(self, record: FeatureSetRecord, frame: pd.DataFrame) -> None:
         """The file first, then the record: a record never points at a missing or partial file."""
         table = pa.Table.from_pandas(frame, preserve_index=True)
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: record.model_dump_json()})
+        metadata = {**(table.schema.metadata or {}), META_KEY: record.model_dump_json().encode()}
+        table = table.replace_schema_metadata(metadata)
         write_atomically(self.path(record.id), lambda tmp: pq.write_table(table, tmp, compression="zstd"))
         async with self.db.transaction() as conn:
             await conn.execute(

@@ -255,6 +255,8 @@ class Database:
     async def schema_version(self) -> int:
         async with self.conn.execute("PRAGMA user_version") as cursor:
             row = await cursor.fetchone()
+        if row is None:  # SQLite always answers this pragma
+            raise RuntimeError("PRAGMA user_version returned no row")
         return int(row[0])
 
     async def _migrate(self) -> None:
