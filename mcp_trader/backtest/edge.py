@@ -21,6 +21,7 @@ from mcp_trader.backtest.params import Costs
 from mcp_trader.features.rolling import rolling_mean_std
 from mcp_trader.models.base import BUY, SELL
 from mcp_trader.policy.limits import RiskLimits
+from mcp_trader.policy.sizing import entry_size
 
 
 def barrier_width(close: np.ndarray, horizon: int, barrier: float, window: int) -> np.ndarray:
@@ -45,8 +46,8 @@ def round_trip_cost(costs: Costs, limits: RiskLimits, capital: float, close: np.
     """Fees, slippage and impact of entering and leaving, as a return, for the risk-sized order the policy sends."""
     with np.errstate(invalid="ignore", divide="ignore"):
         volatility = atr / close
-        notional = np.minimum(limits.risk_per_trade * capital / (limits.stop_atr * volatility),
-                              min(limits.max_leverage * capital, limits.max_order_notional))
+        notional = close * entry_size(limits.risk_per_trade, limits.stop_atr, limits.max_order_notional, capital, atr,
+                                      1.0, close, limits.max_leverage * capital)
         participation = np.minimum(notional / (close * volume), 1.0)
     participation = np.where(np.isfinite(participation), participation, 1.0)
     per_side = costs.taker_fee + costs.slippage_bps / 1e4 + costs.impact * volatility * np.sqrt(participation)

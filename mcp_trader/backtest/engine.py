@@ -151,7 +151,8 @@ def _run(
     entry_qty = np.zeros(assets)
     entry_dist = np.zeros(assets)
     entry_decided = np.zeros(assets, np.int64)
-    entered = np.full(assets, -NEVER, np.int64)  # bar of the latest entry decision per asset
+    since = np.full(assets, NEVER, np.int64)  # bars from the latest entry decision per asset to this close
+    exits, sizes = np.full(assets, -1, np.int64), np.zeros(assets)  # the kernel's answer at each close
     cash = capital
     ruined_before = False
     day_start, halted_day = capital, np.int64(-1)
@@ -248,10 +249,11 @@ def _run(
             day_start = capital if t == 0 else equity[t - 1]
         if day_start > 0 and 1.0 - eq / day_start >= daily_loss_limit:
             halted_day = day[t]  # new risk halts until the next UTC day, as the guard halts it
-        exits, sizes = decide(qty, last_price, age, t - entered, signal[t], strength[t], fraction[t], close[t],
-                              atr[t], eq, halted_day == day[t], risk, stop_atr,
-                              max_order_notional, max_positions, max_leverage, max_hold, min_hold, allow_short)
+        decide(exits, sizes, qty, last_price, age, since, signal[t], strength[t], fraction[t], close[t], atr[t], eq,
+               halted_day == day[t], risk, stop_atr, max_order_notional, max_positions, max_leverage, max_hold,
+               min_hold, allow_short)
         for k in range(assets):
+            since[k] += 1
             if qty[k] != 0.0 and not np.isnan(close[t, k]):
                 age[k] += 1
             if exits[k] >= 0:
@@ -259,5 +261,5 @@ def _run(
             if sizes[k] > 0.0:
                 entry_side[k], entry_qty[k], entry_dist[k], entry_decided[k] = signal[t, k], sizes[k], \
                     stop_atr * atr[t, k], t
-                entered[k] = t
+                since[k] = 1  # at the next close
     return equity, cash_out, gross_out, npos_out, held, trades[:n_trades].copy()

@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit
 
 from mcp_trader.policy.rules import SIGNAL, STOP, TAKE_PROFIT, TIME
-from mcp_trader.policy.sizing import entry_size
+from mcp_trader.policy.sizing import compiled_entry_size
 
 
 @njit(cache=True, nogil=True)
@@ -29,19 +29,21 @@ def hit(side: float, stop: float, target: float, high: float, low: float) -> int
 
 
 @njit(cache=True, nogil=True)
-def decide(quantity, mark, bars_held, since_entry, signal, strength, fraction, close, atr, equity, halted,
-           risk_per_trade, stop_atr, max_order_notional, max_positions, max_leverage, max_hold, min_hold,
+def decide(exits, sizes, quantity, mark, bars_held, since_entry, signal, strength, fraction, close, atr, equity,
+           halted, risk_per_trade, stop_atr, max_order_notional, max_positions, max_leverage, max_hold, min_hold,
            allow_short):  # pragma: no cover - compiled
-    """(exit reason per asset, -1 none; entry size per asset in base units, 0 none, its side the signal's).
+    """Fills `exits` (reason per asset, -1 none) and `sizes` (entry size per asset in base units, 0 none; its side
+    the signal's), arrays the caller owns, so that a backtest allocates nothing per bar.
 
     `quantity`: signed, held at this close (stopped positions already flat); `mark`: the price a held asset
     without a close this bar is valued at; `bars_held`: bars held before this one; `since_entry`: bars since the
     asset's latest entry decision (NEVER if none); `close` NaN: no candle this bar."""
     assets = quantity.shape[0]
-    exits = np.full(assets, -1, np.int64)
-    sizes = np.zeros(assets)
-    staying, committed = 0, 0.0
+    exits[:] = -1
+    sizes[:] = 0.0
+    staying, committed, wanted = 0, 0.0, 0
     for k in range(assets):
+        wanted += signal[k] != 0
         if quantity[k] == 0.0:
             continue
         if not np.isnan(close[k]):
@@ -54,10 +56,10 @@ def decide(quantity, mark, bars_held, since_entry, signal, strength, fraction, c
                 continue
         staying += 1
         committed += abs(quantity[k]) * (close[k] if not np.isnan(close[k]) else mark[k])
-    if halted or staying >= max_positions:
-        return exits, sizes
-    candidates = np.zeros(assets, np.int64)
-    score = np.full(assets, -np.inf)
+    if halted or wanted == 0 or staying >= max_positions:
+        return
+    candidates = np.zeros(wanted, np.int64)
+    score = np.full(wanted, -np.inf)
     n = 0
     for k in range(assets):
         s = signal[k]
@@ -74,11 +76,10 @@ def decide(quantity, mark, bars_held, since_entry, signal, strength, fraction, c
         if staying >= max_positions:
             break
         k = candidates[i]
-        size = entry_size(risk_per_trade, stop_atr, max_order_notional, equity, atr[k], fraction[k], close[k],
-                          max_leverage * equity - committed)
+        size = compiled_entry_size(risk_per_trade, stop_atr, max_order_notional, equity, atr[k], fraction[k],
+                                   close[k], max_leverage * equity - committed)
         if size <= 0.0:
             continue
         sizes[k] = size
         staying += 1
         committed += size * close[k]
-    return exits, sizes
