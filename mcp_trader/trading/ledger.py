@@ -116,7 +116,8 @@ class Ledger:
 
     async def orders(self, mode: Mode, since: str | None, statuses: tuple[str, ...] | None,
                      symbol: str | None, limit: int) -> list[LedgerOrder]:
-        sql, args = "SELECT * FROM orders WHERE mode = ?", [mode]
+        sql = "SELECT * FROM orders WHERE mode = ?"
+        args: list[str] = [mode]
         if since:
             sql, args = sql + " AND created_at >= ?", [*args, since]
         if statuses:
@@ -195,6 +196,8 @@ class Ledger:
         fees = await _one(conn, "SELECT COALESCE(SUM(fee), 0) AS f, COALESCE(SUM(quantity), 0) AS q, "
                                 "COALESCE(SUM(quantity * price), 0) AS v FROM fills WHERE client_order_id = ?",
                           venue.client_order_id)
+        if fees is None:  # an aggregate query always answers one row
+            raise RuntimeError("the fills total returned no row")
         average = fees["v"] / fees["q"] if fees["q"] else venue.average_price
         await conn.execute(
             "UPDATE orders SET status = ?, venue_order_id = COALESCE(?, venue_order_id), filled_quantity = ?, "

@@ -38,20 +38,21 @@ class PaperBroker:
         direction = 1 if intent.side == "buy" else -1
         if intent.type == "market":
             return self._filled(intent, quote.price * (1 + direction * self.slippage), "taker", quote.time)
-        if direction * (quote.price - intent.price) <= 0:  # marketable: trades at the market, no worse than limit
-            price = min(quote.price * (1 + self.slippage), intent.price) if direction > 0 else \
-                max(quote.price * (1 - self.slippage), intent.price)
+        limit = _limit_price(intent)
+        if direction * (quote.price - limit) <= 0:  # marketable: trades at the market, no worse than limit
+            price = min(quote.price * (1 + self.slippage), limit) if direction > 0 else \
+                max(quote.price * (1 - self.slippage), limit)
             return self._filled(intent, price, "taker", quote.time)
         return VenueOrder(client_order_id=intent.client_order_id, venue_order_id=_venue_id(intent), status="open")
 
     async def sweep(self, intent: Intent, since: str) -> VenueOrder | None:
         """A resting limit order met by a bar since `since`: filled at its price as a maker; else None."""
-        bars = await self.prices.bars_after(intent.symbol, since)
-        crossed = bars["low"] <= intent.price if intent.side == "buy" else bars["high"] >= intent.price
+        bars, limit = await self.prices.bars_after(intent.symbol, since), _limit_price(intent)
+        crossed = bars["low"] <= limit if intent.side == "buy" else bars["high"] >= limit
         if not crossed.any():
             return None
         when = bars.index[crossed.to_numpy().argmax()]
-        return self._filled(intent, intent.price, "maker", when.isoformat())
+        return self._filled(intent, limit, "maker", when.isoformat())
 
     async def lookup(self, intent: Intent) -> VenueOrder | None:
         return None  # the paper venue is the ledger: an order it holds was booked with its state
@@ -80,6 +81,12 @@ class PaperBroker:
                          liquidity=liquidity, time=time)
         return VenueOrder(client_order_id=intent.client_order_id, venue_order_id=_venue_id(intent), status="filled",
                           filled_quantity=intent.quantity, average_price=price, fills=[fill])
+
+
+def _limit_price(intent: Intent) -> float:
+    if intent.price is None:
+        raise ValueError(f"limit order {intent.client_order_id} has no price")
+    return intent.price
 
 
 def _venue_id(intent: Intent) -> str:
