@@ -449,7 +449,7 @@ async def test_an_order_that_only_reduces_passes_over_every_limit(home_dir: Path
         await order(client, symbol="BTC", side="buy", quantity=0.06)
         await order(client, symbol="ETH", side="sell", quantity=1.5)
     tight = {"max_order_notional": 10, "max_positions": 1, "max_leverage": 0.01, "risk_per_trade": 0.00001}
-    async with serve(home_dir, **tight) as client:
+    async with serve(home_dir, limits=tight) as client:
         assert "max_order_notional" in await error_of(client, "place_order",
                                                       {"symbol": "BTC", "side": "buy", "quantity": 0.001})
         out = await order(client, symbol="BTC", side="sell", quantity=0.03)  # half, not even reduce_only

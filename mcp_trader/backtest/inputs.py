@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -31,10 +32,12 @@ from mcp_trader.features.indicators import atr
 from mcp_trader.features.models import FeatureInput
 from mcp_trader.features.panel import Panel, align
 from mcp_trader.features.spec import make_spec, window_ms
-from mcp_trader.home import Home
 from mcp_trader.models.base import CLASSES
 from mcp_trader.models.records import ModelRecord
 from mcp_trader.policy.rules import Policy
+
+if TYPE_CHECKING:
+    from mcp_trader.home import Home
 
 DEFAULT_DAYS = 365
 DEFAULT_MAX_HOLD = 24
@@ -91,7 +94,7 @@ class Inputs:
         return digest.hexdigest()
 
 
-async def build_inputs(home: Home, request: BacktestRequest) -> Inputs:
+async def build_inputs(home: "Home", request: BacktestRequest) -> Inputs:
     check_span(request)
     if request.strategy == "confluence":
         return await _confluence(home, request)
@@ -122,7 +125,7 @@ def check_rule_request(model_id: str | None, symbols: list[str] | None, strategy
     return symbols
 
 
-async def _baseline(home: Home, request: BacktestRequest) -> Inputs:
+async def _baseline(home: "Home", request: BacktestRequest) -> Inputs:
     """A baseline rule traded as a strategy: no model, no cost gate, positions held until the rule turns."""
     name = request.strategy
     symbols = check_rule_request(request.model_id, request.symbols, name)
@@ -139,7 +142,7 @@ async def _baseline(home: Home, request: BacktestRequest) -> Inputs:
     )
 
 
-async def _confluence(home: Home, request: BacktestRequest) -> Inputs:
+async def _confluence(home: "Home", request: BacktestRequest) -> Inputs:
     symbols = check_rule_request(request.model_id, request.symbols)
     spec = make_spec(request.timeframe or "1h")
     fs = await build_feature_set(home, _feature_request(request, symbols, spec.timeframe, None, spec.longest))
@@ -158,7 +161,7 @@ async def _confluence(home: Home, request: BacktestRequest) -> Inputs:
     )
 
 
-async def model_record(home: Home, request: BacktestRequest) -> ModelRecord:
+async def model_record(home: "Home", request: BacktestRequest) -> ModelRecord:
     if request.model_id is None:
         raise InputError("model_id", "a model strategy needs a model", "a model id from train_model or list_models, "
                          "or strategy='confluence' for the rule-based strategy")
@@ -182,7 +185,7 @@ def traded_symbols(request: BacktestRequest, record: ModelRecord) -> list[str]:
     return traded
 
 
-async def _out_of_sample(home: Home, request: BacktestRequest, record: ModelRecord) -> Inputs:
+async def _out_of_sample(home: "Home", request: BacktestRequest, record: ModelRecord) -> Inputs:
     traded = traded_symbols(request, record)
     registry = await home.models()
     predictions = await asyncio.to_thread(pd.read_parquet, registry.folder(record.id) / "oos_predictions.parquet")
@@ -223,7 +226,7 @@ async def _out_of_sample(home: Home, request: BacktestRequest, record: ModelReco
     )
 
 
-async def _after_training(home: Home, request: BacktestRequest, record: ModelRecord) -> Inputs:
+async def _after_training(home: "Home", request: BacktestRequest, record: ModelRecord) -> Inputs:
     from mcp_trader.models.data import check_features, training_data
     from mcp_trader.models.device import resolve_device
     from mcp_trader.models.training import load_learner
@@ -329,7 +332,7 @@ def _on_universe(found: tuple[np.ndarray, np.ndarray, int], panel: Panel,
     return out_signal, out_strength, hold
 
 
-async def _barrier_width(home: Home, record: ModelRecord, panel: Panel) -> np.ndarray:
+async def _barrier_width(home: "Home", record: ModelRecord, panel: Panel) -> np.ndarray:
     """The width of the model's triple barriers at each bar, as its labels measured it."""
     stored = await (await home.features()).find(record.feature_set_id)
     spec = make_spec(record.timeframe, list(stored.windows) if stored else None)
@@ -337,7 +340,7 @@ async def _barrier_width(home: Home, record: ModelRecord, panel: Panel) -> np.nd
     return edge.barrier_width(panel.close, record.labels.horizon, record.labels.barrier, window)
 
 
-async def _data_used(home: Home, inputs: list[FeatureInput]) -> list[DataUsed]:
+async def _data_used(home: "Home", inputs: list[FeatureInput]) -> list[DataUsed]:
     catalog = await home.catalog()
     used = []
     for i in inputs:
@@ -347,7 +350,7 @@ async def _data_used(home: Home, inputs: list[FeatureInput]) -> list[DataUsed]:
     return used
 
 
-async def stored_panel(home: Home, inputs: list[FeatureInput], timeframe: str, start: pd.Timestamp,
+async def stored_panel(home: "Home", inputs: list[FeatureInput], timeframe: str, start: pd.Timestamp,
                         end: pd.Timestamp) -> Panel:
     """The candles a model was built from, read back from the store by dataset id."""
     catalog = await home.catalog()

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,10 +25,12 @@ from mcp_trader.backtest.funding import SOURCE, SPOT, FundingCoverage, funding_g
 from mcp_trader.backtest.inputs import BacktestRequest, Inputs, build_inputs
 from mcp_trader.backtest.intervals import Intervals, intervals
 from mcp_trader.backtest.records import BacktestRecord, BaselineRun
-from mcp_trader.home import Home
 from mcp_trader.models.base import Report, silent
 from mcp_trader.store.catalog import now_iso
 from mcp_trader.store.files import write_atomically
+
+if TYPE_CHECKING:
+    from mcp_trader.home import Home
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class Outcome:
     baseline: np.ndarray
 
 
-async def run_backtest(home: Home, request: BacktestRequest, report: Report = silent) -> BacktestRecord:
+async def run_backtest(home: "Home", request: BacktestRequest, report: Report = silent) -> BacktestRecord:
     started = perf_counter()
     report(0.0, "loading candles and signals")
     inputs = await build_inputs(home, request)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 from mcp_trader import __version__
 from mcp_trader.errors import InputError
@@ -36,11 +37,13 @@ from mcp_trader.export.records import (
     Providers,
     TensorSpec,
 )
-from mcp_trader.home import Home
 from mcp_trader.models.base import CLASSES, Report, silent
 from mcp_trader.models.records import ModelRecord
 from mcp_trader.store.catalog import now_iso
 from mcp_trader.store.files import write_atomically
+
+if TYPE_CHECKING:
+    from mcp_trader.home import Home
 
 PARTS: dict[str, tuple[Part, ...]] = {"xgboost": ("xgboost",), "lstm": ("lstm",), "ensemble": ("xgboost", "lstm")}
 MAX_PARITY_ROWS = 2000  # plenty for parity; the default LSTM on a small CPU scores about 800 rows/s
@@ -53,7 +56,7 @@ HELD_OUT_NOTE = ("the model's last walk-forward test block, scored out of sample
                  "conversion, not from training: parity compares two implementations of one model on real rows")
 
 
-async def check_request(home: Home, request: ExportRequest) -> tuple[ModelRecord, str]:
+async def check_request(home: "Home", request: ExportRequest) -> tuple[ModelRecord, str]:
     """The model's record and the kind to export, or the error a tool shows before starting a job."""
     record = await (await home.models()).record(request.model_id)
     return record, kind_to_export(record, request.kind)
@@ -70,7 +73,7 @@ def kind_to_export(record: ModelRecord, asked: str | None) -> str:
     return kind
 
 
-async def export_model(home: Home, request: ExportRequest, report: Report = silent) -> ExportRecord:
+async def export_model(home: "Home", request: ExportRequest, report: Report = silent) -> ExportRecord:
     started = perf_counter()
     record, kind = await check_request(home, request)
     model_folder = (await home.models()).folder(record.id)

@@ -9,6 +9,7 @@ the model's own. The test rows are those `oos_predictions.parquet` lists for the
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,9 +20,11 @@ from mcp_trader.features.dataset import FeatureSet
 from mcp_trader.features.models import FeatureSetRecord
 from mcp_trader.features.panel import Panel, align
 from mcp_trader.features.spec import make_spec
-from mcp_trader.home import Home
 from mcp_trader.models.data import TrainingData, check_features, training_data
 from mcp_trader.models.records import ModelRecord
+
+if TYPE_CHECKING:
+    from mcp_trader.home import Home
 
 UNVALIDATED = "validate=false to export without a parity check"
 
@@ -35,7 +38,7 @@ class HeldOutRows:
     end: pd.Timestamp
 
 
-async def held_out(home: Home, record: ModelRecord, model_folder: Path, limit: int) -> HeldOutRows:
+async def held_out(home: "Home", record: ModelRecord, model_folder: Path, limit: int) -> HeldOutRows:
     """Up to `limit` of the last fold's test rows, evenly spread over it, in time order."""
     store = await home.features()
     try:
@@ -69,7 +72,7 @@ def _rows_of(data: TrainingData, tested: pd.DataFrame) -> np.ndarray:
     return index.get_indexer(pd.MultiIndex.from_arrays([pd.DatetimeIndex(tested["time"]), tested["symbol"]]))
 
 
-async def _panel(home: Home, stored: FeatureSetRecord) -> Panel:
+async def _panel(home: "Home", stored: FeatureSetRecord) -> Panel:
     """The aligned candles of the feature set's span, read back by dataset id."""
     catalog = await home.catalog()
     start, end = pd.Timestamp(stored.start), pd.Timestamp(stored.end) + pd.Timedelta(

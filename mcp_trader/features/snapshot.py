@@ -1,6 +1,7 @@
 """The confluence snapshot: each asset's latest feature row at or before a time, ready to read."""
 
 import math
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -8,12 +9,15 @@ from mcp_trader.data.collect import Progress
 from mcp_trader.features.dataset import FeatureRequest, build_feature_set
 from mcp_trader.features.models import Aligned, AssetConfluence, ConfluenceResult
 from mcp_trader.features.spec import FeatureSpec
-from mcp_trader.home import Home
+
+if TYPE_CHECKING:
+    from mcp_trader.home import Home
 
 TOP = 3
 
 
-async def compute_confluence(home: Home, request: FeatureRequest, progress: Progress | None = None) -> ConfluenceResult:
+async def compute_confluence(home: "Home", request: FeatureRequest,
+                             progress: Progress | None = None) -> ConfluenceResult:
     fs = await build_feature_set(home, request, progress)
     latest, assets = snapshot(fs.frame, fs.spec, list(fs.panel.symbols))
     top = strongest(assets)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -16,7 +16,6 @@ from mcp_trader import __version__
 from mcp_trader.data.models import MarketType
 from mcp_trader.errors import InputError
 from mcp_trader.features.dataset import FeatureRequest, FeatureSet, build_feature_set
-from mcp_trader.home import Home
 from mcp_trader.models.base import Kind, Learner, Report, Variant, silent
 from mcp_trader.models.data import LabelSpec, Target, TrainingData, training_data
 from mcp_trader.models.device import Device, resolve_device
@@ -27,6 +26,9 @@ from mcp_trader.models.records import Importance, ModelRecord, WalkForward
 from mcp_trader.models.walkforward import Scheme, final_split, walk_forward
 from mcp_trader.store.catalog import now_iso
 from mcp_trader.store.files import write_atomically
+
+if TYPE_CHECKING:
+    from mcp_trader.home import Home
 
 DEFAULT_DAYS = 365
 VAL_SHARE = 0.2
@@ -65,7 +67,7 @@ def check_request(request: TrainRequest) -> None:
                          "barrier or meta for an lstm or ensemble; kind xgboost for return")
 
 
-async def train(home: Home, request: TrainRequest, report: Report = silent) -> ModelRecord:
+async def train(home: "Home", request: TrainRequest, report: Report = silent) -> ModelRecord:
     check_request(request)
     started = perf_counter()
     device = resolve_device(request.device)
@@ -88,7 +90,7 @@ async def train(home: Home, request: TrainRequest, report: Report = silent) -> M
     return record
 
 
-async def _feature_set(home: Home, request: TrainRequest, report: Report) -> FeatureSet:
+async def _feature_set(home: "Home", request: TrainRequest, report: Report) -> FeatureSet:
     try:
         return await build_feature_set(home, _feature_request(request), progress=_collect_progress(report))
     except InputError as error:

@@ -12,6 +12,7 @@ import platform
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -20,7 +21,6 @@ from mcp_trader import __version__
 from mcp_trader.backtest.funding import FundingCoverage, stored_funding
 from mcp_trader.errors import InputError, NotFoundError
 from mcp_trader.features.dataset import FeatureRequest, FeatureSet, build_feature_set
-from mcp_trader.home import Home
 from mcp_trader.models.base import Report, silent
 from mcp_trader.models.device import resolve_device
 from mcp_trader.optimize.deflated import Deflated, deflated_sharpe
@@ -29,6 +29,9 @@ from mcp_trader.optimize.overfitting import Overfitting, probability_of_overfitt
 from mcp_trader.optimize.records import Best, Counts, StudyConfig, StudyRequest, StudySummary, TrialRow
 from mcp_trader.policy.limits import RiskLimits
 from mcp_trader.store.catalog import now_iso
+
+if TYPE_CHECKING:
+    from mcp_trader.home import Home
 
 CONFIG_KEY = "mcp_trader"
 DEFAULT_DAYS = 365
@@ -58,12 +61,12 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
                          "storage out for the home's SQLite file") from None
 
 
-def default_storage(home: Home) -> str:
+def default_storage(home: "Home") -> str:
     home.settings.home_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{home.settings.studies_path}"
 
 
-async def run_study(home: Home, request: StudyRequest, report: Report = silent) -> StudySummary:
+async def run_study(home: "Home", request: StudyRequest, report: Report = silent) -> StudySummary:
     url = request.storage or default_storage(home)
     storage = await asyncio.to_thread(open_storage, url)  # a remote database may take seconds to answer
     device = resolve_device(request.device)
@@ -79,7 +82,7 @@ async def run_study(home: Home, request: StudyRequest, report: Report = silent) 
     return summarise(study, config, url, ran, market.coverage)
 
 
-def join(home: Home, name: str, url: str, trials: int | None, timeout_s: float | None,
+def join(home: "Home", name: str, url: str, trials: int | None, timeout_s: float | None,
          log: Callable[[str], None] = lambda _: None) -> StudySummary:
     """A worker: load the study, rebuild its data, check it is the same, and run trials in this process."""
     storage = open_storage(url)
@@ -238,7 +241,7 @@ def _config(request: StudyRequest, fs: FeatureSet, limits: RiskLimits) -> StudyC
     )
 
 
-async def _feature_set(home: Home, request: StudyRequest) -> FeatureSet:
+async def _feature_set(home: "Home", request: StudyRequest) -> FeatureSet:
     try:
         return await build_feature_set(home, _feature_request(request))
     finally:

@@ -7,18 +7,21 @@ uses the next bar's open), and stops and take-profits are checked on each new ba
 import asyncio
 import logging
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_trader.errors import InputError, NotFoundError, Refused
-from mcp_trader.home import Home
 from mcp_trader.jobs import JobControl
 from mcp_trader.policy.limits import DEFAULT_TAKE_PROFIT_ATR
 from mcp_trader.policy.rules import EXIT_REASONS, NEVER, Policy
 from mcp_trader.trading.desks import desk_of
 from mcp_trader.trading.orders import OrderRequest
 from mcp_trader.trading.signals import SignalRequest, decide
+
+if TYPE_CHECKING:
+    from mcp_trader.home import Home
 
 log = logging.getLogger(__name__)
 DEFAULT_HOLD_BARS = 24  # the models' label horizon, the backtest's default holding limit
@@ -86,7 +89,7 @@ class LoopSummary(BaseModel):
     recent: list[BarActions]
 
 
-async def run_loop(home: Home, loop_id: str, request: LoopRequest, control: JobControl) -> LoopSummary:
+async def run_loop(home: "Home", loop_id: str, request: LoopRequest, control: JobControl) -> LoopSummary:
     summary = LoopSummary(loop_id=loop_id, bars=0, orders=0, refused=0, last_bar=await _last_bar(home, loop_id),
                           recent=[])
     symbols = request.signals.symbols or []
@@ -106,7 +109,7 @@ async def run_loop(home: Home, loop_id: str, request: LoopRequest, control: JobC
     return summary
 
 
-async def act_on_bar(home: Home, loop_id: str, request: LoopRequest, picked) -> BarActions:
+async def act_on_bar(home: "Home", loop_id: str, request: LoopRequest, picked) -> BarActions:
     desk = await desk_of(home)
     bar_time = max(d.time for d in picked)
     bar = {d.symbol: await _bar_signal(desk, d) for d in picked if d.time == bar_time and not math.isnan(d.close)}
@@ -126,7 +129,7 @@ async def act_on_bar(home: Home, loop_id: str, request: LoopRequest, picked) -> 
     return actions
 
 
-async def _since_entry(home: Home, loop_id: str, bar: str) -> dict[str, int]:
+async def _since_entry(home: "Home", loop_id: str, bar: str) -> dict[str, int]:
     """Bars from each symbol's latest entry decision to `bar` (as the engine counts them), the same when a bar is
     acted on again after a restart: an entry made at `bar` itself is left out, so that its replay decides it again
     (its client id answers it, never repeats it)."""
@@ -139,7 +142,7 @@ async def _since_entry(home: Home, loop_id: str, bar: str) -> dict[str, int]:
     return since
 
 
-async def _exit(desk, home: Home, loop_id: str, h: Held, client_id: str, actions: BarActions, reason: str) -> None:
+async def _exit(desk, home: "Home", loop_id: str, h: Held, client_id: str, actions: BarActions, reason: str) -> None:
     side = "sell" if h.side > 0 else "buy"
     placed = await _known(desk, client_id)
     if placed is not None:
@@ -152,7 +155,7 @@ async def _exit(desk, home: Home, loop_id: str, h: Held, client_id: str, actions
         await (await home.loops()).closed(loop_id, h.symbol)
 
 
-async def _enter(desk, home: Home, loop_id: str, e: Entry, bar: str, policy: Policy, client_id: str,
+async def _enter(desk, home: "Home", loop_id: str, e: Entry, bar: str, policy: Policy, client_id: str,
                  actions: BarActions) -> None:
     order = await _known(desk, client_id)  # placed before a restart (sized then): adopt it, never resize it
     if order is not None:
@@ -201,16 +204,16 @@ async def _bar_signal(desk, d) -> BarSignal:
                      high=high, low=low, atr=atr, fraction=float(d.fraction))
 
 
-async def _held(home: Home, loop_id: str) -> dict[str, Held]:
+async def _held(home: "Home", loop_id: str) -> dict[str, Held]:
     rows = await (await home.loops()).positions(loop_id)
     return {r["symbol"]: Held(**{k: r[k] for k in Held.model_fields}) for r in rows}
 
 
-async def _age(home: Home, loop_id: str, symbols: set[str], bar: str) -> None:
+async def _age(home: "Home", loop_id: str, symbols: set[str], bar: str) -> None:
     await (await home.loops()).age(loop_id, symbols, bar)
 
 
-async def _last_bar(home: Home, loop_id: str) -> str | None:
+async def _last_bar(home: "Home", loop_id: str) -> str | None:
     return await (await home.loops()).last_bar(loop_id)
 
 
@@ -250,7 +253,7 @@ def _hit(h: Held, now: BarSignal) -> int:
     return int(kernel.hit(float(h.side), h.stop, np.nan if h.target is None else h.target, now.high, now.low))
 
 
-def _policy(home: Home, request: LoopRequest) -> Policy:
+def _policy(home: "Home", request: LoopRequest) -> Policy:
     return Policy(limits=home.settings.limits, take_profit_atr=request.take_profit_atr,
                   max_hold_bars=request.max_hold_bars, min_hold_bars=_min_hold(request),
                   allow_short=request.allow_short)
@@ -268,7 +271,7 @@ def _min_hold(request: LoopRequest) -> int:
     return spec.bars[spec.shortest]
 
 
-async def _collect(home: Home, request: LoopRequest, symbols: list[str]) -> None:
+async def _collect(home: "Home", request: LoopRequest, symbols: list[str]) -> None:
     from mcp_trader.data.collect import Collector
     from mcp_trader.data.models import CollectRequest
 

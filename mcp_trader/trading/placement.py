@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from mcp_trader.trading.guard import RiskFigures
+from mcp_trader.policy.guard import RiskFigures
 from mcp_trader.trading.ledger import LedgerFill, LedgerOrder
 from mcp_trader.trading.orders import Quote
 

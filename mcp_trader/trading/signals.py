@@ -25,7 +25,6 @@ from mcp_trader.data.models import MarketType
 from mcp_trader.data.timeframes import floor_ms, timeframe_ms
 from mcp_trader.errors import InputError, NotFoundError
 from mcp_trader.features.models import FeatureInput
-from mcp_trader.home import Home
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,8 +32,10 @@ if TYPE_CHECKING:
     from mcp_trader.backtest.inputs import BacktestRequest
     from mcp_trader.features.panel import Panel
     from mcp_trader.features.spec import FeatureSpec
+    from mcp_trader.home import Home
     from mcp_trader.models.data import LabelSpec
     from mcp_trader.models.records import ModelRecord
+    from mcp_trader.policy.limits import RiskLimits
 
 Strategy = Literal["model", "confluence"]
 OnnxUse = Literal["auto", "always", "never"]
@@ -164,26 +165,26 @@ class SignalReport(BaseModel):
     seconds: float
 
 
-async def latest_signals(home: Home, request: SignalRequest) -> SignalReport:
+async def latest_signals(home: "Home", request: SignalRequest) -> SignalReport:
     started = perf_counter()
     snap = await snapshot(home, request)
     return _report(request, snap, round(perf_counter() - started, 3))
 
 
-async def decide(home: Home, request: SignalRequest, at: datetime | None = None) -> list[Decision]:
+async def decide(home: "Home", request: SignalRequest, at: datetime | None = None) -> list[Decision]:
     """Each traded symbol's decision at the latest stored bar ≤ `at` (default request.as_of, else the latest)."""
     if at is not None:
         request = request.model_copy(update={"as_of": at})
     return (await snapshot(home, request)).decisions
 
 
-async def snapshot(home: Home, request: SignalRequest) -> Snapshot:
+async def snapshot(home: "Home", request: SignalRequest) -> Snapshot:
     if request.strategy == "confluence":
         return await _confluence(home, request)
     return await _model(home, request)
 
 
-async def _model(home: Home, request: SignalRequest) -> Snapshot:
+async def _model(home: "Home", request: SignalRequest) -> Snapshot:
     from mcp_trader.backtest.inputs import edge_scale_of, traded_symbols
     from mcp_trader.features.spec import make_spec
 
@@ -196,14 +197,14 @@ async def _model(home: Home, request: SignalRequest) -> Snapshot:
     proba = await asyncio.to_thread(_probabilities, panel, spec, inputs, record, predictor)
     window = record.labels.vol_window or spec.bars[spec.shortest]
     decisions = await asyncio.to_thread(_model_decisions, panel, traded, proba, request, record.labels, window,
-                                        edge_scale_of(record, request.edge))
+                                        edge_scale_of(record, request.edge), home.settings.limits)
     if record.variant == "aster_native":
         notes.append(f"aster_native: listing_age and history_bars count from the first bar read ({len(panel.index)} "
                      "bars back), a backtest's from its span's start, so they and the signal can differ from it")
     return _snapshot(panel, decisions, name, inputs, record, notes)
 
 
-async def _confluence(home: Home, request: SignalRequest) -> Snapshot:
+async def _confluence(home: "Home", request: SignalRequest) -> Snapshot:
     from mcp_trader.backtest.inputs import check_rule_request
     from mcp_trader.data.symbols import parse_symbol
     from mcp_trader.features.dataset import FeatureRequest, feature_universe
@@ -216,11 +217,11 @@ async def _confluence(home: Home, request: SignalRequest) -> Snapshot:
     traded = [parse_symbol(s, request.market, f"symbols[{i}]").unified for i, s in enumerate(request.symbols)]
     stored = await _stored_inputs(home, universe, spec.timeframe, request.sources)
     panel, inputs = await _window(home, stored, spec, request.as_of, 1)
-    decisions = await asyncio.to_thread(_confluence_decisions, panel, spec, traded, request)
+    decisions = await asyncio.to_thread(_confluence_decisions, panel, spec, traded, request, home.settings.limits)
     return _snapshot(panel, decisions, "rule", inputs, None, notes)
 
 
-async def _record(home: Home, request: SignalRequest) -> "ModelRecord":
+async def _record(home: "Home", request: SignalRequest) -> "ModelRecord":
     from mcp_trader.backtest.inputs import model_record
 
     try:
@@ -241,7 +242,7 @@ def window_bars(spec: "FeatureSpec", seq_len: int) -> int:
     return 2 * longest + max(seq_len, SETTLE_BARS)
 
 
-async def _window(home: Home, inputs: list[FeatureInput], spec: "FeatureSpec", as_of: datetime | None,
+async def _window(home: "Home", inputs: list[FeatureInput], spec: "FeatureSpec", as_of: datetime | None,
                   seq_len: int) -> tuple["Panel", list[FeatureInput]]:
     """The stored candles of the feature universe, the last `window_bars` bars up to the decided one."""
     from mcp_trader.backtest.inputs import stored_panel
@@ -260,7 +261,7 @@ async def _window(home: Home, inputs: list[FeatureInput], spec: "FeatureSpec", a
     return panel, [i.model_copy(update={"rows": counts.get(i.symbol, 0)}) for i in inputs]
 
 
-async def _last_stored(home: Home, inputs: list[FeatureInput], timeframe: str) -> datetime:
+async def _last_stored(home: "Home", inputs: list[FeatureInput], timeframe: str) -> datetime:
     catalog = await home.catalog()
     ends = []
     for i in inputs:
@@ -291,7 +292,7 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-async def _stored_inputs(home: Home, symbols: list[str], timeframe: str,
+async def _stored_inputs(home: "Home", symbols: list[str], timeframe: str,
                          sources: list[str] | None) -> list[FeatureInput]:
     """Each symbol's stored dataset, from the first source in the preference order that has one."""
     order = list(sources if sources is not None else home.settings.sources)
@@ -312,7 +313,7 @@ async def _stored_inputs(home: Home, symbols: list[str], timeframe: str,
                          rows=found[s].rows) for s in symbols]
 
 
-async def _predictor(home: Home, record: "ModelRecord", use_onnx: OnnxUse) -> tuple[Any, str, list[str]]:
+async def _predictor(home: "Home", record: "ModelRecord", use_onnx: OnnxUse) -> tuple[Any, str, list[str]]:
     """The ONNX export or the native learner, its name in the report, and notes on the choice."""
     export, notes = None, []
     if use_onnx != "never":
@@ -339,7 +340,7 @@ def _onnx_predictor(folder: str, _certificate_mtime: int) -> Any:
     return OnnxPredictor.from_folder(Path(folder))
 
 
-async def _export(home: Home, record: "ModelRecord", always: bool) -> tuple[Path | None, list[str]]:
+async def _export(home: "Home", record: "ModelRecord", always: bool) -> tuple[Path | None, list[str]]:
     """The newest export of the whole model (a validated one first; `always` takes an unvalidated one too)."""
     store = await home.exports()
     exports = [e for e in await store.of_model(record.id) if e.kind == record.kind and store.folder(e.id).is_dir()]
@@ -390,7 +391,7 @@ def _feature_set(panel: "Panel", spec: "FeatureSpec", inputs: list[FeatureInput]
 
 
 def _model_decisions(panel: "Panel", traded: list[str], proba: "np.ndarray", request: SignalRequest,
-                     labels: "LabelSpec", vol_window: int, scale: float) -> list[Decision]:
+                     labels: "LabelSpec", vol_window: int, scale: float, limits: "RiskLimits") -> list[Decision]:
     """The rule on the model's probabilities at the last bar, its expected move measured on its own barriers and
     scaled by what its validation bore out."""
     import numpy as np
@@ -402,12 +403,12 @@ def _model_decisions(panel: "Panel", traded: list[str], proba: "np.ndarray", req
     width = edge.barrier_width(panel.close, labels.horizon, labels.barrier, vol_window)[-1]
     expected = scale * edge.expected_from_probabilities(proba, width)
     confidence = np.where(np.isnan(proba).any(axis=1), np.nan, np.nan_to_num(proba).max(axis=1))
-    return _decisions(panel, traded, request, signal, expected, confidence,
+    return _decisions(panel, traded, request, limits, signal, expected, confidence,
                       lambda j: None if np.isnan(proba[j]).any() else tuple(float(p) for p in proba[j]), lambda j: None)
 
 
 def _confluence_decisions(panel: "Panel", spec: "FeatureSpec", traded: list[str],
-                          request: SignalRequest) -> list[Decision]:
+                          request: SignalRequest, limits: "RiskLimits") -> list[Decision]:
     import numpy as np
 
     from mcp_trader.backtest import edge
@@ -422,21 +423,21 @@ def _confluence_decisions(panel: "Panel", spec: "FeatureSpec", traded: list[str]
     signal = rules.from_confluence(score, request.threshold)
     shortest = spec.bars[spec.shortest]
     expected = edge.expected_from_score(score, edge.barrier_width(panel.close, DEFAULT_MAX_HOLD, 1.0, shortest)[-1])
-    return _decisions(panel, traded, request, signal, expected, np.abs(score), lambda j: None,
+    return _decisions(panel, traded, request, limits, signal, expected, np.abs(score), lambda j: None,
                       lambda j: None if np.isnan(score[j]) else float(score[j]))
 
 
-def _decisions(panel: "Panel", traded: list[str], request: SignalRequest, signal, expected, confidence,
-               probabilities, score) -> list[Decision]:
-    """Decisions at the panel's last bar for the traded symbols, through the backtest's cost gate, with the ATR the
-    backtest engine gets."""
+def _decisions(panel: "Panel", traded: list[str], request: SignalRequest, limits: "RiskLimits", signal, expected,
+               confidence, probabilities, score) -> list[Decision]:
+    """Decisions at the panel's last bar for the traded symbols, through the backtest's cost gate (for the order the
+    server's limits size), with the ATR the backtest engine gets."""
     from mcp_trader.backtest import edge
-    from mcp_trader.backtest.params import Costs, Risk
+    from mcp_trader.backtest.params import Costs
     from mcp_trader.features.indicators import atr
 
     ranges = atr(panel)[-1]
-    gated, strength, fraction, cost = edge.gate(signal, expected, request.cost_margin, Costs(), Risk(), request.capital,
-                                                panel.close[-1], ranges, panel.volume[-1])
+    gated, strength, fraction, cost = edge.gate(signal, expected, request.cost_margin, Costs(), limits,
+                                                request.capital, panel.close[-1], ranges, panel.volume[-1])
     time = panel.index[-1].to_pydatetime()
     out = []
     for symbol in traded:
