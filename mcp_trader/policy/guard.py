@@ -14,12 +14,16 @@ from mcp_trader.policy.limits import RiskLimits
 
 
 class Order(Protocol):
-    """What the guard reads of an order (mcp_trader.trading.orders.Intent is one)."""
+    """What the guard reads of an order (mcp_trader.trading.orders.Intent is one). Read-only: Intent is frozen."""
 
-    symbol: str
-    side: Literal["buy", "sell"]
-    quantity: float
-    reduce_only: bool
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def side(self) -> Literal["buy", "sell"]: ...
+    @property
+    def quantity(self) -> float: ...
+    @property
+    def reduce_only(self) -> bool: ...
 
 
 class RiskFigures(BaseModel):

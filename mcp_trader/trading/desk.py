@@ -26,6 +26,7 @@ from mcp_trader.trading.orders import (
     OrderRequest,
     OrderStatusUnknown,
     Quote,
+    Status,
     VenueOrder,
 )
 from mcp_trader.trading.paper import PaperBroker, new_client_order_id
@@ -125,7 +126,7 @@ class Desk:
             risk = check(self.limits, intent, quote.price, atr, await self._book(ledger, conn, "live", marks),
                          datetime.now(UTC))
             token, expires = await confirm.issue(self.ledger, conn, intent, asked, self.settings.confirm_ttl_s)
-        price = intent.price if intent.type == "limit" else quote.price
+        price = intent.price if intent.type == "limit" and intent.price is not None else quote.price
         fee = getattr(broker, "taker_fee", 0.00035)
         estimate = {"fill_price": price, "quantity": intent.quantity, "notional": intent.quantity * price,
                     "fee": intent.quantity * price * fee, "fee_rate": fee}
@@ -249,7 +250,11 @@ class Desk:
         price = rules.check_price(request.price) if request.price is not None else None
         if price is not None:
             rules.check_band(request.side, price, quote.price)
-        wanted = request.quantity if request.quantity is not None else request.notional / (price or quote.price)
+        if request.quantity is not None:
+            wanted = request.quantity
+        else:
+            assert request.notional is not None  # OrderRequest holds exactly one of quantity and notional
+            wanted = request.notional / (price or quote.price)
         try:
             quantity = rules.check_quantity(rules.floor_quantity(wanted, market), market, wanted)
             rules.check_notional(quantity, price or quote.price, request.reduce_only)
@@ -335,7 +340,7 @@ class Desk:
         async with self.db.transaction() as conn:
             return await ledger.record(conn, mode, venue)
 
-    async def _set(self, intent: Intent, status: str, reason: str, only_from: tuple[str, ...] | None = None) -> None:
+    async def _set(self, intent: Intent, status: Status, reason: str, only_from: tuple[str, ...] | None = None) -> None:
         ledger = self.ledger
         async with self.db.transaction() as conn:
             await ledger.set_status(conn, intent.client_order_id, status, reason, only_from)
