@@ -78,9 +78,9 @@ def simulate(
     days = np.zeros(len(close), np.int64) if day is None else np.ascontiguousarray(day, dtype=np.int64)
     daily_limit = policy.limits.daily_loss_limit if day is not None else np.inf
     out = _run(
-        *f64[:5], np.ascontiguousarray(signal, dtype=np.int8), f64[5], f64[6], f64[7], rates, days, float(capital),
-        daily_limit, policy.take_profit_atr, *policy.numbers(), costs.maker_fee, costs.taker_fee,
-        costs.slippage_bps / 1e4, costs.impact,
+        f64[0], f64[1], f64[2], f64[3], f64[4], np.ascontiguousarray(signal, dtype=np.int8), f64[5], f64[6], f64[7],
+        rates, days, float(capital), daily_limit, policy.take_profit_atr, *policy.numbers(), costs.maker_fee,
+        costs.taker_fee, costs.slippage_bps / 1e4, costs.impact,
     )
     return Simulation(*out)
 
