@@ -21,8 +21,8 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from mcp_trader.errors import Cancelled, InputError, NotFoundError
-from mcp_trader.store.catalog import now_iso
 from mcp_trader.store.db import Database, dumps
+from mcp_trader.timefmt import now_iso
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Orders and the account: place_order, cancel_order, get_orders, get_pnl. Paper by default; live is guarded."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from mcp_trader.backtest.params import DEFAULT_MARGIN
 from mcp_trader.policy.limits import DEFAULT_TAKE_PROFIT_ATR
+from mcp_trader.timefmt import utc
 from mcp_trader.tools.context import home_of, tool_errors
 from mcp_trader.tools.contract import CostMargin, EdgeChoice, Identifier, SymbolList, SymbolText, Token
 from mcp_trader.tools.jobs import JobView
@@ -113,7 +114,7 @@ def _iso(value: datetime | None) -> str | None:
     """In UTC, as the ledger writes its times, so that the ledger's string comparisons hold (naive means UTC)."""
     if value is None:
         return None
-    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).isoformat()
+    return utc(value).isoformat()
 
 
 async def _desk(ctx: Context) -> "Desk":

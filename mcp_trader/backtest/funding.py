@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from mcp_trader.data.symbols import parse_symbol
 from mcp_trader.data.timeframes import timeframe_ms
+from mcp_trader.timefmt import ms_to_iso
 
 SOURCE = "Binance USDⓈ-M funding history (bundled)"
 SPOT = "spot: no funding"
@@ -79,10 +80,11 @@ def _one(symbol, start: int, end: int, step: int, bars: int,
     if len(inside) == 0:
         note = "funding history does not cover this span: not applied"
     elif inside.index[0] - start >= 8 * 3_600_000:
-        note = f"funding history starts {_iso(inside.index[0])}: not applied before"
+        note = f"funding history starts {ms_to_iso(inside.index[0])}: not applied before"
     return out, FundingCoverage(
         symbol="", source=source, applied=len(inside) > 0, settlements=len(inside),
-        first=_iso(inside.index[0]) if len(inside) else None, last=_iso(inside.index[-1]) if len(inside) else None,
+        first=ms_to_iso(inside.index[0]) if len(inside) else None,
+        last=ms_to_iso(inside.index[-1]) if len(inside) else None,
         note=note,
     )
 
@@ -115,8 +117,5 @@ def _merged(bundled: pd.Series | None,
     later = venue_rates[venue_rates.index > bundled.index[-1]]
     if not len(later):
         return bundled, SOURCE
-    return pd.concat([bundled, later]), f"{SOURCE} to {_iso(bundled.index[-1])}, then {venue} (fetchFundingRateHistory)"
-
-
-def _iso(ms: int) -> str:
-    return pd.Timestamp(int(ms), unit="ms", tz="UTC").isoformat()
+    described = f"{SOURCE} to {ms_to_iso(bundled.index[-1])}, then {venue} (fetchFundingRateHistory)"
+    return pd.concat([bundled, later]), described

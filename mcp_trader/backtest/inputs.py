@@ -11,7 +11,7 @@ Feature sets are built from a warm-up before the traded span, so indicators are 
 import asyncio
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +35,7 @@ from mcp_trader.features.spec import make_spec, window_ms
 from mcp_trader.models.base import CLASSES
 from mcp_trader.models.records import ModelRecord
 from mcp_trader.policy.rules import Policy
+from mcp_trader.timefmt import utc
 
 if TYPE_CHECKING:
     from mcp_trader.home import Home
@@ -409,5 +410,4 @@ def confluence_score(panel: Panel, frame: pd.DataFrame) -> np.ndarray:
 
 
 def _utc(value: datetime) -> pd.Timestamp:
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return pd.Timestamp(value)
+    return pd.Timestamp(utc(value))

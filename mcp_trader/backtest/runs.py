@@ -26,8 +26,8 @@ from mcp_trader.backtest.inputs import BacktestRequest, Inputs, build_inputs
 from mcp_trader.backtest.intervals import Intervals, intervals
 from mcp_trader.backtest.records import BacktestRecord, BaselineRun
 from mcp_trader.models.base import Report, silent
-from mcp_trader.store.catalog import now_iso
 from mcp_trader.store.files import write_atomically
+from mcp_trader.timefmt import now_iso
 
 if TYPE_CHECKING:
     from mcp_trader.home import Home

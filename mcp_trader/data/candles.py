@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from mcp_trader.timefmt import to_ms
+
 COLUMNS = ("open", "high", "low", "close", "volume")
 
 
@@ -21,14 +23,6 @@ def from_rows(rows: Iterable[Sequence[float]]) -> pd.DataFrame:
         return empty()
     index = pd.to_datetime(array[:, 0].astype("int64"), unit="ms", utc=True).rename("time")
     return pd.DataFrame(array[:, 1:], index=index.as_unit("ms"), columns=list(COLUMNS))
-
-
-def to_ms(index: pd.DatetimeIndex) -> np.ndarray:
-    return index.as_unit("ms").asi8
-
-
-def ms_to_time(ms: int) -> pd.Timestamp:
-    return pd.Timestamp(ms, unit="ms", tz="UTC")
 
 
 def between(frame: pd.DataFrame, start_ms: int, end_ms: int) -> pd.DataFrame:

@@ -28,7 +28,8 @@ from mcp_trader.data.sources.sample import SYMBOLS as SAMPLE_SYMBOLS
 from mcp_trader.data.symbols import Symbol, parse_symbol
 from mcp_trader.data.timeframes import SUPPORTED, finer_timeframe, floor_ms, timeframe_ms
 from mcp_trader.errors import InputError
-from mcp_trader.store.catalog import DatasetRecord, now_iso
+from mcp_trader.store.catalog import DatasetRecord
+from mcp_trader.timefmt import iso_z, ms_to_time, now_iso, utc
 
 if TYPE_CHECKING:
     from mcp_trader.home import Home
@@ -85,7 +86,7 @@ def _window(request: CollectRequest, tf: str, now_ms: int) -> Window:
             raise InputError("days", f"{days} is out of range", f"1 to {MAX_DAYS}")
         end = floor_ms(now_ms, tf)
         return Window(floor_ms(end - days * DAY_MS, tf), end, recent=True)
-    start, end_at = _utc(request.start), _utc(request.end) if request.end else None
+    start, end_at = utc(request.start), utc(request.end) if request.end else None
     if start < EARLIEST:
         raise InputError("start", f"{start:%Y-%m-%d} is before any crypto market existed", "2009-01-03 or later")
     start_ms = int(start.timestamp() * 1000)
@@ -98,10 +99,6 @@ def _window(request: CollectRequest, tf: str, now_ms: int) -> Window:
     if start_ms >= end_ms:
         raise InputError("end", f"the window holds no complete {tf} bar", f"a window of at least one {tf} bar")
     return Window(start_ms, end_ms, recent=False)
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Collector:
@@ -245,7 +242,7 @@ class Collector:
             provenance = {
                 "dataset_id": dataset_id, "source": source.name, "market": symbol.market, "symbol": symbol.unified,
                 "timeframe": tf, "synthetic": source.synthetic, "ranges": ranges, "rows": len(merged),
-                "first_time": _iso(merged.index[0]), "last_time": _iso(merged.index[-1]),
+                "first_time": iso_z(merged.index[0]), "last_time": iso_z(merged.index[-1]),
                 "content_hash": candles.content_hash(merged), "quality": report.model_dump(),
                 "package_version": __version__,
             }
@@ -253,7 +250,7 @@ class Collector:
             await catalog.save_dataset(_catalog_record(path, provenance))
         elif await catalog.find_dataset(dataset_id) is None and provenance:
             await catalog.save_dataset(_catalog_record(path, provenance))  # heal a catalog that missed a write
-        served = store.read(path, candles.ms_to_time(window.start_ms), candles.ms_to_time(window.end_ms))
+        served = store.read(path, ms_to_time(window.start_ms), ms_to_time(window.end_ms))
         if served.empty:
             raise SourceLacksData(f"{source.name} has no {tf} candles for {symbol} in the window")
         notes = [moved] if moved else []
@@ -265,7 +262,7 @@ class Collector:
         return DatasetResult(
             dataset_id=dataset_id, symbol=symbol.unified, timeframe=tf, source=source.name,
             synthetic=source.synthetic, rows=len(served), new_rows=new_rows,
-            start=_iso(served.index[0]), end=_iso(served.index[-1]), resampled_from=native if native != tf else None,
+            start=iso_z(served.index[0]), end=iso_z(served.index[-1]), resampled_from=native if native != tf else None,
             quality=QualityReport(**provenance["quality"]).summary(), content_hash=provenance["content_hash"],
             notes=notes, attempts=[],
         )
@@ -321,13 +318,9 @@ def _missing(window: Window, ranges: list[dict[str, Any]]) -> list[tuple[int, in
 def _range(window: Window, rows: int, source: str, resampled_from: str | None, note: str | None) -> dict[str, Any]:
     return {
         "start_ms": window.start_ms, "end_ms": window.end_ms,
-        "start": _iso(candles.ms_to_time(window.start_ms)), "end": _iso(candles.ms_to_time(window.end_ms)),
+        "start": iso_z(ms_to_time(window.start_ms)), "end": iso_z(ms_to_time(window.end_ms)),
         "rows": rows, "source": source, "resampled_from": resampled_from, "note": note, "fetched_at": now_iso(),
     }
-
-
-def _iso(ts: pd.Timestamp) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _progress_line(outcome: DatasetResult | Unserved) -> str:

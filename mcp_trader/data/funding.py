@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from mcp_trader.data.symbols import Symbol
 from mcp_trader.store.files import write_atomically
+from mcp_trader.timefmt import iso_z, ms_to_time
 
 META_KEY = b"mcp_trader.provenance"
 VENUES = ("aster", "binance")
@@ -85,13 +86,11 @@ async def collect_funding(store: FundingStore, sources: dict[str, Any], symbol: 
             store.write(venue, symbol, merged, {
                 "venue": venue, "symbol": symbol.unified, "method": "ccxt fetchFundingRateHistory",
                 "fetched_at": datetime.now(UTC).isoformat(timespec="seconds"), "settlements": len(merged),
-                "first": _iso(int(merged.index[0])), "last": _iso(int(merged.index[-1])),
+                "first": iso_z(ms_to_time(merged.index[0])), "last": iso_z(ms_to_time(merged.index[-1])),
             })
         return {"symbol": symbol.unified, "venue": venue, "new_settlements": len(fetched),
-                "settlements": len(merged), "last": _iso(int(merged.index[-1]))}
+                "settlements": len(merged), "last": iso_z(ms_to_time(merged.index[-1]))}
     return {"symbol": symbol.unified, "venue": None, "new_settlements": 0, "settlements": 0, "last": None,
             "errors": errors}
 
 
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from mcp_trader.data.candles import to_ms
 from mcp_trader.data.timeframes import timeframe_ms
+from mcp_trader.timefmt import to_ms
 
 SPIKE_MADS = 15.0  # a bar's log return this many robust deviations from the median
 ZERO_RUN_BARS = 3

@@ -39,8 +39,8 @@ from mcp_trader.export.records import (
 )
 from mcp_trader.models.base import CLASSES, Report, silent
 from mcp_trader.models.records import ModelRecord
-from mcp_trader.store.catalog import now_iso
 from mcp_trader.store.files import write_atomically
+from mcp_trader.timefmt import iso_z, now_iso
 
 if TYPE_CHECKING:
     from mcp_trader.home import Home
@@ -192,7 +192,7 @@ def _parity(request: ExportRequest, record: ModelRecord, native, predictor: Onnx
     if not worst_rel < request.threshold:
         raise ParityError(record.id, figures, len(held.rows), request.threshold)
     return Parity(
-        held_out=HeldOut(rows=len(held.rows), fold=held.fold, start=_iso(held.start), end=_iso(held.end),
+        held_out=HeldOut(rows=len(held.rows), fold=held.fold, start=iso_z(held.start), end=iso_z(held.end),
                          feature_set_id=record.feature_set_id, note=HELD_OUT_NOTE),
         threshold=request.threshold, max_relative_diff=worst_rel,
         max_absolute_diff=max(f.max_absolute_diff for f in figures), passed=True, outputs=figures,
@@ -247,5 +247,3 @@ def _notes(record: ModelRecord, held: HeldOutRows | None) -> list[str]:
     return notes
 
 
-def _iso(t) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -25,7 +25,7 @@ from mcp_trader.features.builder import FEATURES_VERSION, build
 from mcp_trader.features.models import FeatureInput, FeatureSetRecord
 from mcp_trader.features.panel import Panel, align
 from mcp_trader.features.spec import FeatureSpec, make_spec, window_ms
-from mcp_trader.store.catalog import now_iso
+from mcp_trader.timefmt import now_iso, utc
 
 if TYPE_CHECKING:
     from mcp_trader.home import Home
@@ -127,10 +127,10 @@ def _window(request: FeatureRequest, spec: FeatureSpec) -> dict:
         raise InputError("days", f"{days} is out of range", f"1 to {MAX_DAYS}")
     if request.as_of is None and request.start is None:
         return {"days": days}  # "recent": the sample, offline, serves its last days and says so
-    as_of = _utc(request.as_of) if request.as_of else datetime.now(UTC)
+    as_of = utc(request.as_of) if request.as_of else datetime.now(UTC)
     end_ms = floor_ms(int(as_of.timestamp() * 1000), spec.timeframe) + timeframe_ms(spec.timeframe)
     end = datetime.fromtimestamp(end_ms / 1000, UTC)
-    start = _utc(request.start) if request.start is not None else end - timedelta(days=days)
+    start = utc(request.start) if request.start is not None else end - timedelta(days=days)
     if start >= end:
         raise InputError("start", f"{start.isoformat()} is not before as_of ({as_of.isoformat()})", "an earlier start")
     return {"start": start, "end": end}
@@ -198,10 +198,6 @@ def feature_set_id_of(panel: Panel, spec: FeatureSpec) -> str:
 
 def reference_symbol(panel: Panel) -> str:
     return next(s for s in panel.symbols if s.split("/")[0] == REFERENCE)
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _iso(ts: pd.Timestamp) -> str:

@@ -13,6 +13,7 @@ from mcp_trader.models.edge import EdgeScale, validated_scale
 from mcp_trader.models.metrics import Metrics, score
 from mcp_trader.models.records import FoldReport, Span, Verdict
 from mcp_trader.models.walkforward import Split
+from mcp_trader.timefmt import iso_z
 
 BASELINES = {"majority": baselines.majority, "momentum": baselines.momentum}
 
@@ -122,7 +123,7 @@ def _fold_report(data, split: Split, proba, fold_base: dict, fit: dict, edge: Ed
 def _span(data: TrainingData, rows: np.ndarray) -> Span:
     if len(rows) == 0:
         return Span(start=None, end=None)
-    return Span(start=_iso(data.times[data.bar[rows[0]]]), end=_iso(data.times[data.bar[rows[-1]]]))
+    return Span(start=iso_z(data.times[data.bar[rows[0]]]), end=iso_z(data.times[data.bar[rows[-1]]]))
 
 
 def _predictions(data: TrainingData, splits: list[Split], test: np.ndarray, proba: np.ndarray,
@@ -140,10 +141,6 @@ def _predictions(data: TrainingData, splits: list[Split], test: np.ndarray, prob
 
 def _within(report: Report, i: int, n: int, number: int) -> Report:
     return lambda fraction, message: report((i + fraction) / n, f"fold {number}/{n}: {message}")
-
-
-def _iso(t: pd.Timestamp) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:

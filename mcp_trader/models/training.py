@@ -24,8 +24,8 @@ from mcp_trader.models.evaluate import Evaluation, evaluate
 from mcp_trader.models.params import LSTMParams, XGBParams
 from mcp_trader.models.records import Importance, ModelRecord, WalkForward
 from mcp_trader.models.walkforward import Scheme, final_split, walk_forward
-from mcp_trader.store.catalog import now_iso
 from mcp_trader.store.files import write_atomically
+from mcp_trader.timefmt import now_iso
 
 if TYPE_CHECKING:
     from mcp_trader.home import Home

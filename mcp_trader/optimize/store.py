@@ -4,8 +4,8 @@ themselves live in Optuna's storage)."""
 from typing import Any
 
 from mcp_trader.errors import NotFoundError
-from mcp_trader.store.catalog import now_iso
 from mcp_trader.store.db import Database, dumps
+from mcp_trader.timefmt import now_iso
 
 
 class StudyIndex:

@@ -28,7 +28,7 @@ from mcp_trader.optimize.objective import Market, Objective
 from mcp_trader.optimize.overfitting import Overfitting, probability_of_overfitting
 from mcp_trader.optimize.records import Best, Counts, StudyConfig, StudyRequest, StudySummary, TrialRow
 from mcp_trader.policy.limits import RiskLimits
-from mcp_trader.store.catalog import now_iso
+from mcp_trader.timefmt import now_iso
 
 if TYPE_CHECKING:
     from mcp_trader.home import Home

@@ -1,13 +1,13 @@
 """The catalog of stored datasets and the record of every collection, in SQLite."""
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
 
 from mcp_trader.errors import NotFoundError
 from mcp_trader.store.db import Database, dumps
+from mcp_trader.timefmt import now_iso
 
 
 class DatasetRecord(BaseModel):
@@ -25,10 +25,6 @@ class DatasetRecord(BaseModel):
     provenance: dict[str, Any]
     quality: dict[str, Any]
     updated_at: str
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Catalog:

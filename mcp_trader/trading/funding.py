@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from mcp_trader.backtest.funding import known_rates
+from mcp_trader.timefmt import ms_to_iso, ms_to_time
 
 SETTLEMENT_MS = 8 * 3_600_000
 
@@ -33,7 +34,7 @@ async def settle_paper_funding(desk: "Desk", ledger: "Ledger", until: str | None
         end = bars.index[-1] if until is None else min(bars.index[-1], pd.Timestamp(until))
         due = rates[(ms > since.value // 1_000_000) & (ms <= end.value // 1_000_000)]
         for when_ms, rate in due.items():
-            when = pd.Timestamp(int(when_ms), unit="ms", tz="UTC")
+            when = ms_to_time(when_ms)
             if when not in bars.index:
                 continue
             async with db.transaction() as conn:
@@ -57,7 +58,7 @@ async def uncovered(desk: "Desk", ledger: "Ledger") -> list[str]:
             notes.append(f"{symbol}: no funding history is bundled for it, so paper charges it no funding "
                          "(collect_data fetches the venue's)")
         elif rates.index[-1] < now.value // 1_000_000 - SETTLEMENT_MS:
-            last = pd.Timestamp(int(rates.index[-1]), unit="ms", tz="UTC").isoformat()
+            last = ms_to_iso(rates.index[-1])
             notes.append(f"{symbol}: paper funding stops at {last}, where the known history ends (collect_data "
                          "extends it from the venue)")
     return notes

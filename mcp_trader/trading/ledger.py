@@ -10,8 +10,8 @@ from typing import Any
 import aiosqlite
 from pydantic import BaseModel
 
-from mcp_trader.store.catalog import now_iso
 from mcp_trader.store.db import Database, dumps
+from mcp_trader.timefmt import now_iso
 from mcp_trader.trading.accounting import Holding, book_fill
 from mcp_trader.trading.orders import LIVE_STATES, Intent, Mode, Status, VenueFill, VenueOrder
 

@@ -25,6 +25,7 @@ from mcp_trader.data.models import MarketType
 from mcp_trader.data.timeframes import floor_ms, timeframe_ms
 from mcp_trader.errors import InputError, NotFoundError
 from mcp_trader.features.models import FeatureInput
+from mcp_trader.timefmt import utc
 
 if TYPE_CHECKING:
     import numpy as np
@@ -251,7 +252,7 @@ async def _window(home: "Home", inputs: list[FeatureInput], spec: "FeatureSpec",
     last = await _last_stored(home, inputs, spec.timeframe)
     if as_of is not None and _floor(as_of, spec.timeframe) - step > last:
         raise InputError("as_of", f"the stored {spec.timeframe} candles end at {last.isoformat()}, before "
-                         f"{_utc(as_of).isoformat()}", "an as_of at or before that, or run collect_data to fetch "
+                         f"{utc(as_of).isoformat()}", "an as_of at or before that, or run collect_data to fetch "
                          "the later bars")
     end = _floor(as_of, spec.timeframe) + step if as_of is not None else last + step
     start = end - window_bars(spec, seq_len) * step
@@ -276,7 +277,7 @@ async def _last_stored(home: "Home", inputs: list[FeatureInput], timeframe: str)
 def _check_window(panel: "Panel", spec: "FeatureSpec", as_of: datetime | None, need: int) -> None:
     tf = spec.timeframe
     if len(panel.index) == 0:
-        raise InputError("as_of", f"no {tf} candles are stored at or before {_utc(as_of).isoformat()}",
+        raise InputError("as_of", f"no {tf} candles are stored at or before {utc(as_of).isoformat()}",
                          "a later as_of; collect_data fetches earlier history")
     if len(panel.index) < need:
         raise InputError("as_of", f"only {len(panel.index)} {tf} bars are stored up to "
@@ -285,11 +286,7 @@ def _check_window(panel: "Panel", spec: "FeatureSpec", as_of: datetime | None, n
 
 
 def _floor(value: datetime, timeframe: str) -> datetime:
-    return datetime.fromtimestamp(floor_ms(int(_utc(value).timestamp() * 1000), timeframe) / 1000, UTC)
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return datetime.fromtimestamp(floor_ms(int(utc(value).timestamp() * 1000), timeframe) / 1000, UTC)
 
 
 async def _stored_inputs(home: "Home", symbols: list[str], timeframe: str,

@@ -9,6 +9,7 @@ import pyarrow.csv as pacsv
 from mcp_trader.data import candles
 from mcp_trader.data.sources.base import Fetched, PageProgress, Source, SourceLacksData, Window
 from mcp_trader.data.symbols import Symbol
+from mcp_trader.timefmt import ms_to_time, to_ms
 
 ASSETS = ("BTC", "ETH", "BNB", "SOL", "XRP", "DOGE", "ADA", "AVAX", "LINK", "LTC", "DOT", "NEAR", "BCH", "XTZ")
 SYMBOLS = tuple(f"{a}/USDT" for a in ASSETS)
@@ -37,11 +38,11 @@ class SampleSource(Source):
         if not window.recent or symbol.base not in ASSETS:
             return window, None
         frame = load(symbol.base)
-        end = int(candles.to_ms(frame.index)[-1]) + HOUR_MS
+        end = int(to_ms(frame.index)[-1]) + HOUR_MS
         if window.end_ms <= end:
             return window, None
         moved = Window(end - (window.end_ms - window.start_ms), end, recent=True)
-        last = candles.ms_to_time(end - HOUR_MS).strftime("%Y-%m-%d")
+        last = ms_to_time(end - HOUR_MS).strftime("%Y-%m-%d")
         return moved, f"the bundled sample ends {last}: served its last days instead of the days to now"
 
     async def fetch(
