@@ -192,7 +192,8 @@ async def _place(desk, order: OrderRequest, actions: BarActions):
         actions.refused[order.symbol] = str(refused)
         log.info("paper loop: %s %s refused: %s", order.side, order.symbol, refused)
         return None
-    actions.orders.append(order.client_order_id)
+    if order.client_order_id is not None:  # always: the loop names each order it places
+        actions.orders.append(order.client_order_id)
     return placement
 
 
