@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from mcp_trader.models.data import LabelSpec
     from mcp_trader.models.records import ModelRecord
     from mcp_trader.policy.limits import RiskLimits
+    from mcp_trader.store.catalog import DatasetRecord
 
 Strategy = Literal["model", "confluence"]
 OnnxUse = Literal["auto", "always", "never"]
@@ -211,11 +212,11 @@ async def _confluence(home: "Home", request: SignalRequest) -> Snapshot:
     from mcp_trader.features.dataset import FeatureRequest, feature_universe
     from mcp_trader.features.spec import make_spec
 
-    check_rule_request(request.model_id, request.symbols)
+    symbols = check_rule_request(request.model_id, request.symbols)
     spec = make_spec(request.timeframe or "1h")
-    universe, notes = feature_universe(FeatureRequest(symbols=request.symbols, timeframe=spec.timeframe,
+    universe, notes = feature_universe(FeatureRequest(symbols=symbols, timeframe=spec.timeframe,
                                               market=request.market))
-    traded = [parse_symbol(s, request.market, f"symbols[{i}]").unified for i, s in enumerate(request.symbols)]
+    traded = [parse_symbol(s, request.market, f"symbols[{i}]").unified for i, s in enumerate(symbols)]
     stored = await _stored_inputs(home, universe, spec.timeframe, request.sources)
     panel, inputs = await _window(home, stored, spec, request.as_of, 1)
     decisions = await asyncio.to_thread(_confluence_decisions, panel, spec, traded, request, home.settings.limits)
@@ -277,7 +278,8 @@ async def _last_stored(home: "Home", inputs: list[FeatureInput], timeframe: str)
 def _check_window(panel: "Panel", spec: "FeatureSpec", as_of: datetime | None, need: int) -> None:
     tf = spec.timeframe
     if len(panel.index) == 0:
-        raise InputError("as_of", f"no {tf} candles are stored at or before {utc(as_of).isoformat()}",
+        when = "" if as_of is None else f" at or before {utc(as_of).isoformat()}"
+        raise InputError("as_of", f"no {tf} candles are stored{when}",
                          "a later as_of; collect_data fetches earlier history")
     if len(panel.index) < need:
         raise InputError("as_of", f"only {len(panel.index)} {tf} bars are stored up to "
@@ -293,7 +295,7 @@ async def _stored_inputs(home: "Home", symbols: list[str], timeframe: str,
                          sources: list[str] | None) -> list[FeatureInput]:
     """Each symbol's stored dataset, from the first source in the preference order that has one."""
     order = list(sources if sources is not None else home.settings.sources)
-    found = {}
+    found: dict[str, DatasetRecord] = {}
     for d in await (await home.catalog()).datasets():
         usable = d.symbol in symbols and d.timeframe == timeframe and d.source in order and d.rows > 0
         if usable and (d.symbol not in found or order.index(d.source) < order.index(found[d.symbol].source)):
@@ -312,7 +314,8 @@ async def _stored_inputs(home: "Home", symbols: list[str], timeframe: str,
 
 async def _predictor(home: "Home", record: "ModelRecord", use_onnx: OnnxUse) -> tuple[Any, str, list[str]]:
     """The ONNX export or the native learner, its name in the report, and notes on the choice."""
-    export, notes = None, []
+    export: Path | None = None
+    notes: list[str] = []
     if use_onnx != "never":
         export, notes = await _export(home, record, use_onnx == "always")
     if export is not None:
@@ -496,7 +499,7 @@ def _note(d: Decision, present: bool) -> str | None:
 
 def _notes(snap: Snapshot, as_of: datetime | None, step: timedelta, in_sample: bool, synthetic: bool) -> list[str]:
     notes = list(snap.notes)
-    if in_sample:
+    if in_sample and snap.record is not None:  # in sample only ever for a model's snapshot
         notes.append(f"the model saw labels up to {snap.record.trained_until}: this bar is inside its training "
                      "data, so the decision says nothing about how it trades new bars")
     age = datetime.now(UTC) - (snap.time + step)
