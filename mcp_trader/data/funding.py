@@ -3,7 +3,6 @@ fetchFundingRateHistory (Aster first, then Binance USDⓈ-M), one Parquet file p
 provenance in its footer, extended incrementally from its last settlement and replaced atomically."""
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pyarrow.parquet as pq
 
 from mcp_trader.data.symbols import Symbol
 from mcp_trader.store.files import write_atomically
-from mcp_trader.timefmt import iso_z, ms_to_time
+from mcp_trader.timefmt import iso_z, ms_to_time, now_iso
 
 META_KEY = b"mcp_trader.provenance"
 VENUES = ("aster", "binance")
@@ -85,7 +84,7 @@ async def collect_funding(store: FundingStore, sources: dict[str, Any], symbol: 
         if len(fetched):
             store.write(venue, symbol, merged, {
                 "venue": venue, "symbol": symbol.unified, "method": "ccxt fetchFundingRateHistory",
-                "fetched_at": datetime.now(UTC).isoformat(timespec="seconds"), "settlements": len(merged),
+                "fetched_at": now_iso(), "settlements": len(merged),
                 "first": iso_z(ms_to_time(merged.index[0])), "last": iso_z(ms_to_time(merged.index[-1])),
             })
         return {"symbol": symbol.unified, "venue": venue, "new_settlements": len(fetched),

@@ -16,6 +16,7 @@ from mcp_trader.config import Settings
 from mcp_trader.errors import InputError, NotFoundError, Refused
 from mcp_trader.policy.guard import Book, RiskFigures, check, halt_if_breached
 from mcp_trader.store.db import Database
+from mcp_trader.timefmt import now_iso
 from mcp_trader.trading import confirm
 from mcp_trader.trading.broker import Broker
 from mcp_trader.trading.ledger import Ledger, LedgerFill, LedgerOrder
@@ -181,8 +182,8 @@ class Desk:
         async with self.db.transaction() as conn:
             result = await value(ledger, conn, mode, marks, since)
             await self._daily(ledger, conn, mode, result.equity)
-            await ledger.snapshot(conn, mode, _now(), result.equity, result.cash, result.unrealized_pnl,
-                                  result.gross_notional)
+            await ledger.snapshot(conn, mode, now_iso("milliseconds"), result.equity, result.cash,
+                                  result.unrealized_pnl, result.gross_notional)
         if mode == "paper":
             from mcp_trader.trading.funding import uncovered
 
@@ -374,6 +375,3 @@ def _asked(request: OrderRequest, symbol: str) -> dict[str, Any]:
     fields = request.model_dump(exclude={"client_order_id"})
     return {**fields, "symbol": symbol}
 
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -4,7 +4,6 @@ at any point leaves the ledger as it was before or after that change, never betw
 
 import json
 import os
-from datetime import UTC, datetime
 from typing import Any
 
 import aiosqlite
@@ -279,14 +278,14 @@ class Ledger:
     async def save_confirmation(self, conn: aiosqlite.Connection, token_hash: str, client_order_id: str,
                                 payload: str, expires_at: str) -> None:
         await conn.execute("INSERT INTO confirmations VALUES (?, ?, ?, ?, NULL, ?)",
-                           (token_hash, client_order_id, payload, expires_at, datetime.now(UTC).isoformat()))
+                           (token_hash, client_order_id, payload, expires_at, now_iso("auto")))
 
     async def confirmation(self, conn: aiosqlite.Connection, token_hash: str) -> dict[str, Any] | None:
         return await _one(conn, "SELECT * FROM confirmations WHERE token_hash = ?", token_hash)
 
     async def use_confirmation(self, conn: aiosqlite.Connection, token_hash: str) -> None:
         await conn.execute("UPDATE confirmations SET used_at = ? WHERE token_hash = ?",
-                           (datetime.now(UTC).isoformat(timespec="seconds"), token_hash))
+                           (now_iso(), token_hash))
 
     async def _move_cash(self, conn: aiosqlite.Connection, mode: Mode, change: float, realized: float = 0.0,
                          fees: float = 0.0, funding: float = 0.0) -> None:

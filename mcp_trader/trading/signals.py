@@ -25,7 +25,7 @@ from mcp_trader.data.models import MarketType
 from mcp_trader.data.timeframes import floor_ms, timeframe_ms
 from mcp_trader.errors import InputError, NotFoundError
 from mcp_trader.features.models import FeatureInput
-from mcp_trader.timefmt import utc
+from mcp_trader.timefmt import now_iso, utc
 
 if TYPE_CHECKING:
     import numpy as np
@@ -381,7 +381,7 @@ def _feature_set(panel: "Panel", spec: "FeatureSpec", inputs: list[FeatureInput]
 
     table = build(panel, spec, reference_symbol(panel))
     record = FeatureSetRecord(
-        id=feature_set_id_of(panel, spec), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        id=feature_set_id_of(panel, spec), created_at=now_iso(),
         timeframe=spec.timeframe, windows=spec.bars, symbols=list(panel.symbols), start=panel.index[0].isoformat(),
         end=panel.index[-1].isoformat(), rows=len(table.frame), columns=list(table.frame.columns),
         content_hash=table.content_hash, input_hash=panel.content_hash(), inputs=inputs,

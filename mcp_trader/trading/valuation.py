@@ -1,12 +1,12 @@
 """An account marked to market: equity, cash, positions, realised and unrealised PnL, fees, funding, per symbol, and
 the ledger's own balance check (cash + Σ quantity × entry = start + realised − fees − funding)."""
 
-from datetime import UTC, datetime
 
 import aiosqlite
 from pydantic import BaseModel, Field
 
 from mcp_trader.policy.limits import RiskLimits
+from mcp_trader.timefmt import now_iso
 from mcp_trader.trading.ledger import Ledger
 from mcp_trader.trading.orders import Mode
 
@@ -73,7 +73,7 @@ async def value(ledger: Ledger, conn: aiosqlite.Connection, mode: Mode, marks: d
     gross = sum(abs(p.notional) for p in positions)
     total = equity - account.start_balance
     return Valuation(
-        mode=mode, as_of=datetime.now(UTC).isoformat(timespec="seconds"), start_balance=account.start_balance,
+        mode=mode, as_of=now_iso(), start_balance=account.start_balance,
         cash=account.cash, equity=equity, realized_pnl=account.realized_pnl, unrealized_pnl=unrealized,
         fees=account.fees, funding=account.funding, total_pnl=total,
         return_pct=100 * total / account.start_balance if account.start_balance else 0.0,
