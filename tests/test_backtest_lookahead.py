@@ -11,7 +11,6 @@ import pytest
 from causality import perturb_after, sample_frames
 
 from mcp_trader.backtest import edge
-from mcp_trader.backtest import signals as rules
 from mcp_trader.backtest.engine import Simulation, simulate, utc_days
 from mcp_trader.backtest.inputs import confluence_score
 from mcp_trader.backtest.params import DEFAULT_MARGIN, Costs
@@ -19,6 +18,7 @@ from mcp_trader.features import builder
 from mcp_trader.features.indicators import atr
 from mcp_trader.features.panel import align
 from mcp_trader.features.spec import make_spec
+from mcp_trader.policy import signals as rules
 from mcp_trader.policy.limits import RiskLimits
 from mcp_trader.policy.rules import Policy
 

@@ -20,7 +20,6 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from mcp_trader.backtest import baselines, edge
-from mcp_trader.backtest import signals as rules
 from mcp_trader.backtest.params import DEFAULT_MARGIN, Bootstrap, Costs, EdgeUse, Risk
 from mcp_trader.backtest.records import DataUsed, SignalSource, Strategy
 from mcp_trader.data.models import MarketType
@@ -34,6 +33,7 @@ from mcp_trader.features.panel import Panel, align
 from mcp_trader.features.spec import make_spec, window_ms
 from mcp_trader.models.base import CLASSES
 from mcp_trader.models.records import ModelRecord
+from mcp_trader.policy import signals as rules
 from mcp_trader.policy.rules import Policy
 from mcp_trader.timefmt import utc
 

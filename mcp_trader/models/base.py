@@ -7,12 +7,11 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import numpy as np
 
 from mcp_trader.errors import Cancelled  # noqa: F401 - learners see it raised through Report
+from mcp_trader.policy.signals import BUY, CLASSES, HOLD, SELL  # noqa: F401 - the models' class codes
 
 if TYPE_CHECKING:
     from mcp_trader.models.data import TrainingData
 
-CLASSES = ("SELL", "HOLD", "BUY")  # class codes 0, 1, 2 in every array and probability column
-SELL, HOLD, BUY = 0, 1, 2
 Kind = Literal["xgboost", "lstm", "ensemble"]
 Variant = Literal["general", "aster_native"]
 

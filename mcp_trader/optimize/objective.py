@@ -13,7 +13,6 @@ import numpy as np
 import optuna
 
 from mcp_trader.backtest import edge
-from mcp_trader.backtest import signals as rules
 from mcp_trader.backtest.baselines import rule_signals
 from mcp_trader.backtest.engine import simulate, utc_days
 from mcp_trader.backtest.funding import FundingCoverage, funding_grid
@@ -31,6 +30,7 @@ from mcp_trader.models.walkforward import walk_forward
 from mcp_trader.optimize.deflated import moments
 from mcp_trader.optimize.overfitting import block_moments
 from mcp_trader.optimize.space import RULE_TARGETS, suggest
+from mcp_trader.policy import signals as rules
 from mcp_trader.policy.limits import RiskLimits
 
 DEFAULT_HORIZON = 24

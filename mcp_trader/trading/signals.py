@@ -2,7 +2,7 @@
 
 The decision at bar t is the one run_backtest makes at t (a model with signals='after_training', or the
 confluence strategy): the same feature builder, the same learner or its ONNX export, the same signal rules
-(mcp_trader.backtest.signals) and the same ATR(14). Only a window of recent bars is read — long enough that
+(mcp_trader.policy.signals) and the same ATR(14). Only a window of recent bars is read — long enough that
 every feature has warmed up and its rolling and exponential states have settled — so a call takes well
 under a second, and the paper loop can call `decide` on each new bar.
 
@@ -397,7 +397,7 @@ def _model_decisions(panel: "Panel", traded: list[str], proba: "np.ndarray", req
     import numpy as np
 
     from mcp_trader.backtest import edge
-    from mcp_trader.backtest import signals as rules
+    from mcp_trader.policy import signals as rules
 
     signal = rules.for_model(proba, labels.target, request.min_confidence)
     width = edge.barrier_width(panel.close, labels.horizon, labels.barrier, vol_window)[-1]
@@ -412,10 +412,10 @@ def _confluence_decisions(panel: "Panel", spec: "FeatureSpec", traded: list[str]
     import numpy as np
 
     from mcp_trader.backtest import edge
-    from mcp_trader.backtest import signals as rules
     from mcp_trader.backtest.inputs import DEFAULT_MAX_HOLD
     from mcp_trader.features.builder import build
     from mcp_trader.features.dataset import reference_symbol
+    from mcp_trader.policy import signals as rules
 
     frame = build(panel, spec, reference_symbol(panel)).frame
     latest = frame.xs(panel.index[-1], level="time")["confluence_score"]

@@ -1,5 +1,5 @@
 """The signal rules: one function per kind of input, shared by backtests, the optimiser, get_signals and the paper
-loop.
+loop; and the class codes every prediction array and probability column uses.
 
 A signal at bar t is −1 (SELL), 0 (HOLD) or +1 (BUY), decided at t's close from what is known then. Whether it is
 taken, and how large, is the cost gate's decision (mcp_trader.backtest.edge).
@@ -7,7 +7,8 @@ taken, and how large, is the cost gate's decision (mcp_trader.backtest.edge).
 
 import numpy as np
 
-from mcp_trader.models.base import BUY, SELL
+CLASSES = ("SELL", "HOLD", "BUY")  # class codes 0, 1, 2 in every array and probability column
+SELL, HOLD, BUY = 0, 1, 2
 
 
 def from_probabilities(proba: np.ndarray, min_confidence: float) -> np.ndarray:
