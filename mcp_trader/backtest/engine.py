@@ -22,6 +22,10 @@ Per bar t, in this order:
    move left after costs), cut to max_order_notional and so that gross notional stays within max_leverage × equity.
 Open positions are closed at the last bar's close (reason "end"). Everything a decision at t uses is
 known at t's close; fills use t+1's open only as a market order would.
+
+The kernel is inlined into the compiled loop (no call per bar). numba's on-disk cache is keyed on this file alone:
+after editing mcp_trader/policy/, delete the *.nbi / *.nbc files under __pycache__ (the tests key their cache on
+every source of the core, tests/conftest.py).
 """
 
 from dataclasses import dataclass

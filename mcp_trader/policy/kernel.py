@@ -1,5 +1,5 @@
-"""The bar-close decision kernel, compiled with numba so that the backtest engine can call it on every bar and the
-paper loop on each new bar, with the same code.
+"""The bar-close decision kernel, compiled with numba: the backtest engine runs it on every bar (inlined into its
+compiled loop) and the paper loop on each new bar, the same code.
 
 At a bar's close, for arrays over the assets:
 - `hit`: a position's stop or take-profit met by the bar's range (both: the stop, the worse; their order inside
@@ -18,7 +18,7 @@ from mcp_trader.policy.rules import SIGNAL, STOP, TAKE_PROFIT, TIME
 from mcp_trader.policy.sizing import compiled_entry_size
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def hit(side: float, stop: float, target: float, high: float, low: float) -> int:  # pragma: no cover - compiled
     """STOP, TAKE_PROFIT or -1 for a position of `side` (+1 long, −1 short); `target` NaN: none."""
     if (side > 0 and low <= stop) or (side < 0 and high >= stop):
@@ -28,7 +28,7 @@ def hit(side: float, stop: float, target: float, high: float, low: float) -> int
     return -1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def decide(exits, sizes, quantity, mark, bars_held, since_entry, signal, strength, fraction, close, atr, equity,
            halted, risk_per_trade, stop_atr, max_order_notional, max_positions, max_leverage, max_hold, min_hold,
            allow_short):  # pragma: no cover - compiled
