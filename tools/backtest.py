@@ -37,8 +37,10 @@ cost_margin, sized by the share of the move left after costs; the confluence rul
 24 bars before an opposite signal may close it. Signals are decided at each bar's close and filled at
 the next bar's open with slippage, volume-dependent
 impact and Aster's taker fee; ATR stops and take-profits are checked on later bars' high/low (the
-stop wins when a bar reaches both); perpetual funding is paid where its history is known. Size: 1 %
-of equity risked per trade against the stop, at most 5 positions, 3× gross leverage (all settable).
+stop wins when a bar reaches both); perpetual funding is paid where its history is known. Sizing and limits are
+the server's, the ones paper and live orders pass (by default 1 % of equity risked per trade against a 3-ATR stop,
+at most 5,000 USDT an order, 5 positions, 3× gross leverage, no new position after a 5 % daily loss until the next
+UTC day); `risk` overrides them for this run only.
 A model's signals are honest: by default its walk-forward out-of-sample predictions (each bar scored
 by a model that never saw it); signals='after_training' applies the kept model to bars after its
 training data and says whether the realised Sharpe falls inside the out-of-sample run's interval.
@@ -77,7 +79,8 @@ async def run_backtest(
     threshold: Annotated[float, Field(gt=0, le=1, description="Confluence score to act on (0 to 1).")] = 0.5,
     cost_margin: CostMargin = DEFAULT_MARGIN,
     edge: EdgeChoice = "validated",
-    risk: Annotated[Risk | None, Field(description="Risk and sizing settings to override.")] = None,
+    risk: Annotated[Risk | None, Field(description="Overrides of the server's risk limits for this run, and its "
+                                                   "exits (take-profit, holding limit, minimum hold, shorts).")] = None,
     costs: Annotated[Costs | None, Field(description="Fees, slippage, impact and funding to override.")] = None,
     bootstrap: Annotated[
         Bootstrap | None, Field(description="The block bootstrap of the intervals: samples, seed, block length.")

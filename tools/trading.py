@@ -159,9 +159,10 @@ def register(server: MCPServer, inference: bool = False) -> None:
 
 
 LOOP = """Start the paper-trading loop: a job that, on each new bar, computes the signals get_signals gives (a model,
-or the confluence rule), applies the backtest engine's bar-close rules (stops and take-profits met by the bar, exits
-on an opposite signal or the holding limit, entries by strength while positions stay under the limit, sized
-risk × equity / (stop_atr × ATR) within max leverage) and places paper market orders through the risk guard. It
+or the confluence rule), applies the bar-close rules the backtest engine runs (stops and take-profits met by the bar,
+exits on an opposite signal or the holding limit, entries by strength while positions stay under the limit, sized
+risk × equity / (stop_atr × ATR), cut to the order notional limit and max leverage: the server's limits) and
+places paper market orders through the risk guard. It
 polls every poll_seconds for a new bar (fetching candles unless the server is offline) and runs until
 stop_paper_trading (or max_bars bars). Answers at once with the loop's job id: get_job shows its progress and the
 orders of recent bars, get_pnl the account, trader://accounts/paper/equity its equity per bar."""
