@@ -9,6 +9,7 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from mcp import Client
@@ -213,6 +214,31 @@ async def test_equity_trades_and_chart_read_back(mcp: Client, model_run: dict):
     image = Image.open(io.BytesIO(data))
     image.load()
     assert image.size[0] >= 800 and image.size[1] >= 500
+
+
+async def _entry_notionals(client: Client, summary: dict) -> list[float]:
+    rows = csv.DictReader(io.StringIO(await read_text(client, summary["resources"]["trades"])))
+    return [float(r["quantity"]) * float(r["entry_price"]) for r in rows]
+
+
+async def test_a_run_trades_under_the_servers_limits_unless_its_risk_overrides_them(
+        mcp: Client, confluence_run: dict, tmp_path: Path):
+    """The order notional limit the guard enforces on paper and live orders sizes the backtest too: the server's
+    5,000 USDT by default, a run's override for that run only, and a server configured lower for every run. Sizes
+    are set at the decision close; fills at the next open move the notional by that bar's gap at most."""
+    record = json.loads(await read_text(mcp, confluence_run["resources"]["record"]))
+    assert record["policy"]["limits"]["max_order_notional"] == 5_000
+    assert max(await _entry_notionals(mcp, confluence_run)) <= 5_000 * 1.02
+    small = (await call(mcp, "run_backtest", {**CONFLUENCE, "risk": {"max_order_notional": 1_000}}))["result"]
+    notionals = await _entry_notionals(mcp, small)
+    assert max(notionals) <= 1_000 * 1.02 and sum(n > 900 for n in notionals) > len(notionals) / 2  # it binds
+    small_record = json.loads(await read_text(mcp, small["resources"]["record"]))
+    assert small_record["risk"]["max_order_notional"] == 1_000
+    assert small_record["policy"]["limits"] == {**record["policy"]["limits"], "max_order_notional": 1_000}
+    configured = Settings(home=tmp_path / "home", offline=True, limits={"max_order_notional": 1_000})
+    async with Client(build_server(configured)) as other:
+        same = (await call(other, "run_backtest", CONFLUENCE))["result"]
+        assert await _entry_notionals(other, same) == pytest.approx(notionals, rel=1e-9)
 
 
 async def test_runs_are_listed_newest_first(mcp: Client, model_run: dict, confluence_run: dict):
