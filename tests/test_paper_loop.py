@@ -177,3 +177,20 @@ async def test_start_refuses_bad_input(tmp_path: Path):
         text = await error_of(client, "stop_paper_trading", {"job_id": "job-nope"})
         assert "job-nope" in text
         assert math.isfinite((await call(client, "get_pnl", {}))["equity"])
+
+
+def test_while_the_daily_loss_stop_holds_the_loop_only_exits():
+    """As the engine: a halted account enters nothing new (the guard would refuse it), and positions still end."""
+    from mcp_trader.policy.rules import Policy
+    from mcp_trader.trading.loop import BarSignal, Held, decide_bar
+
+    bar = {s: BarSignal(symbol=s, signal=1, strength=0.5, close=100.0, high=101.0, low=99.0, atr=1.0)
+           for s in ("BTC/USDT:USDT", "ETH/USDT:USDT")}
+    held = {"SOL/USDT:USDT": Held(symbol="SOL/USDT:USDT", side=1, quantity=2.0, stop=90.0, target=None, bars_held=5)}
+    policy = Policy(max_hold_bars=6)
+    exits, entries = decide_bar(policy, bar, held, {"SOL/USDT:USDT": 95.0}, {}, 10_000.0)
+    assert {e.symbol for e in entries} == set(bar) and exits == {}  # SOL has no bar: nothing decides its exit
+    bar["SOL/USDT:USDT"] = BarSignal(symbol="SOL/USDT:USDT", signal=0, strength=0.0, close=95.0, high=96.0, low=94.0,
+                                     atr=1.0)
+    exits, entries = decide_bar(policy, bar, held, {}, {}, 10_000.0, halted=True)
+    assert entries == [] and exits == {"SOL/USDT:USDT": "time"}

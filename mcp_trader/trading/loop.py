@@ -7,6 +7,7 @@ uses the next bar's open), and stops and take-profits are checked on each new ba
 import asyncio
 import logging
 import math
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -114,11 +115,13 @@ async def act_on_bar(home: "Home", loop_id: str, request: LoopRequest, picked) -
     bar_time = max(d.time for d in picked)
     bar = {d.symbol: await _bar_signal(desk, d) for d in picked if d.time == bar_time and not math.isnan(d.close)}
     held = await _held(home, loop_id)
-    equity = (await desk.valuation("paper")).equity
+    account = await desk.valuation("paper")
     since = await _since_entry(home, loop_id, bar_time.isoformat())
     marks = {_perp(d.symbol): float(d.close) for d in picked if not math.isnan(d.close)}
     policy = _policy(home, request)
-    exits, entries = decide_bar(policy, {_perp(s): b for s, b in bar.items()}, held, marks, since, equity)
+    halted = account.halted_until is not None and datetime.fromisoformat(account.halted_until) > datetime.now(UTC)
+    exits, entries = decide_bar(policy, {_perp(s): b for s, b in bar.items()}, held, marks, since, account.equity,
+                                halted)
     tag = f"{loop_id[-10:]}-{int(bar_time.timestamp())}"
     actions = BarActions(bar=bar_time.isoformat(), orders=[], exits={}, refused={})
     for symbol, reason in exits.items():
@@ -219,11 +222,12 @@ async def _last_bar(home: "Home", loop_id: str) -> str | None:
 
 
 def decide_bar(policy: Policy, bar: dict[str, BarSignal], held: dict[str, Held], marks: dict[str, float],
-               since_entry: dict[str, int], equity: float) -> tuple[dict[str, str], list[Entry]]:
+               since_entry: dict[str, int], equity: float, halted: bool = False) -> tuple[dict[str, str], list[Entry]]:
     """The kernel on one bar of live signals: (exit reason per symbol, entries). Stops and take-profits met by the
     bar's range exit first (the position is then flat, as in the engine); `since_entry`: bars from each symbol's
-    latest entry decision to this bar."""
+    latest entry decision to this bar; `halted`: the account's daily loss stop holds (no entries, as the engine)."""
     from mcp_trader.policy import kernel  # compiled: loaded with the first bar, not with the tools
+
     symbols = sorted(bar.keys() | held.keys())
     exits = {s: EXIT_REASONS[r] for s, h in held.items() if s in bar and (r := _hit(h, bar[s])) >= 0}
     open_ = {s: h for s, h in held.items() if s not in exits}
@@ -240,7 +244,7 @@ def decide_bar(policy: Policy, bar: dict[str, BarSignal], held: dict[str, Held],
         np.array([b.fraction if b else 0.0 for b in now]),
         np.array([b.close if b else np.nan for b in now]),
         np.array([b.atr if b and b.atr is not None else np.nan for b in now]),
-        float(equity), False, *policy.numbers(),
+        float(equity), halted, *policy.numbers(),
     )
     exits |= {s: EXIT_REASONS[r] for s, r in zip(symbols, reasons, strict=True) if r >= 0}
     entries = [Entry(symbol=s, side=b.signal, quantity=float(q) * SIZE_MARGIN, distance=policy.limits.stop_atr * b.atr)
